@@ -49,6 +49,10 @@ let package = Package(
 
         // MARK: executables
         .executableTarget(
+            name: "kafka-wire-fuzz",
+            dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .executableTarget(
             name: "skein",
             dependencies: [
                 "KafkaWire", "KafkaRecords", "SkeinModel",
