@@ -1,0 +1,248 @@
+import NIOCore
+import SkeinModel
+
+/// Why a record batch or record could not be read or built.
+public enum RecordBatchError: Error, Equatable, Sendable {
+    case truncated
+    /// A batch whose magic byte is not 2. Only RecordBatch v2 is stored.
+    case unsupportedMagic(Int8)
+    /// batchLength disagrees with the bytes present, or is smaller than the 61-byte header.
+    case invalidBatchLength(Int32)
+    /// The stored CRC-32C does not match the bytes from attributes to the end.
+    case crcMismatch(stored: UInt32, computed: UInt32)
+    case invalidCompression(Int16)
+    case invalidRecordCount(Int32)
+    /// recordsCount and lastOffsetDelta disagree (Kafka's LogValidator checks count == lastOffsetDelta + 1).
+    case inconsistentOffsetRange(count: Int32, lastOffsetDelta: Int32)
+    /// A record's length prefix disagrees with what it holds, or records do not end exactly at the batch end.
+    case invalidRecordLength
+    case invalidVarint
+    case invalidHeaderKey
+    case decompression(CompressionError)
+}
+
+/// How a batch's timestamps are to be read (attribute bit 3).
+public enum TimestampType: Sendable, Equatable {
+    case createTime, logAppendTime
+}
+
+/// The attributes int16 of a batch, bit by bit. Bits 7-15 are unused; they are kept as read.
+public struct RecordBatchAttributes: RawRepresentable, Hashable, Sendable {
+    public var rawValue: Int16
+    public init(rawValue: Int16) { self.rawValue = rawValue }
+
+    public init(
+        compression: CompressionCodec = .none, timestampType: TimestampType = .createTime,
+        isTransactional: Bool = false, isControl: Bool = false, hasDeleteHorizonMs: Bool = false
+    ) {
+        var v = compression.rawValue
+        if timestampType == .logAppendTime { v |= 0x08 }
+        if isTransactional { v |= 0x10 }
+        if isControl { v |= 0x20 }
+        if hasDeleteHorizonMs { v |= 0x40 }
+        rawValue = v
+    }
+
+    /// The codec id in bits 0-2; ids 5-7 are invalid and give nil.
+    public var compression: CompressionCodec? { CompressionCodec(rawValue: rawValue & 0x07) }
+    public var timestampType: TimestampType { rawValue & 0x08 != 0 ? .logAppendTime : .createTime }
+    public var isTransactional: Bool { rawValue & 0x10 != 0 }
+    public var isControl: Bool { rawValue & 0x20 != 0 }
+    public var hasDeleteHorizonMs: Bool { rawValue & 0x40 != 0 }
+}
+
+/// The 61-byte header of RecordBatch v2, every field.
+public struct RecordBatchHeader: Hashable, Sendable {
+    public static let size = 61
+    /// Bytes before batchLength's count starts: baseOffset (8) and batchLength (4).
+    public static let logOverhead = 12
+    /// The CRC covers everything from the attributes (offset 21) to the end.
+    public static let crcStart = 21
+
+    public var baseOffset: Int64
+    /// Bytes after the batchLength field: the batch's total size minus 12.
+    public var batchLength: Int32
+    /// The leader epoch (in Skein, the Raft term) at which the batch was appended.
+    public var partitionLeaderEpoch: Int32
+    public var magic: Int8
+    public var crc: UInt32
+    public var attributes: RecordBatchAttributes
+    public var lastOffsetDelta: Int32
+    public var baseTimestamp: Int64
+    public var maxTimestamp: Int64
+    public var producerId: ProducerId
+    public var producerEpoch: Int16
+    public var baseSequence: Int32
+    public var recordsCount: Int32
+
+    public init(
+        baseOffset: Int64 = 0, batchLength: Int32 = 0, partitionLeaderEpoch: Int32 = -1, magic: Int8 = 2,
+        crc: UInt32 = 0, attributes: RecordBatchAttributes = RecordBatchAttributes(), lastOffsetDelta: Int32 = 0,
+        baseTimestamp: Int64 = -1, maxTimestamp: Int64 = -1, producerId: ProducerId = .none,
+        producerEpoch: Int16 = -1, baseSequence: Int32 = -1, recordsCount: Int32 = 0
+    ) {
+        self.baseOffset = baseOffset
+        self.batchLength = batchLength
+        self.partitionLeaderEpoch = partitionLeaderEpoch
+        self.magic = magic
+        self.crc = crc
+        self.attributes = attributes
+        self.lastOffsetDelta = lastOffsetDelta
+        self.baseTimestamp = baseTimestamp
+        self.maxTimestamp = maxTimestamp
+        self.producerId = producerId
+        self.producerEpoch = producerEpoch
+        self.baseSequence = baseSequence
+        self.recordsCount = recordsCount
+    }
+
+    /// Reads the header at `index` without moving any reader index.
+    public init(from buffer: ByteBuffer, at index: Int) throws {
+        guard index >= buffer.readerIndex, buffer.writerIndex - index >= Self.size else { throw RecordBatchError.truncated }
+        func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { buffer.getInteger(at: index + offset, as: T.self)! }
+        self.init(
+            baseOffset: get(0, Int64.self), batchLength: get(8, Int32.self), partitionLeaderEpoch: get(12, Int32.self),
+            magic: get(16, Int8.self), crc: get(17, UInt32.self),
+            attributes: RecordBatchAttributes(rawValue: get(21, Int16.self)), lastOffsetDelta: get(23, Int32.self),
+            baseTimestamp: get(27, Int64.self), maxTimestamp: get(35, Int64.self),
+            producerId: ProducerId(get(43, Int64.self)), producerEpoch: get(51, Int16.self),
+            baseSequence: get(53, Int32.self), recordsCount: get(57, Int32.self)
+        )
+    }
+
+    /// Writes all 61 bytes as they are (lengths and CRC included).
+    public func write(into buffer: inout ByteBuffer) {
+        buffer.writeInteger(baseOffset)
+        buffer.writeInteger(batchLength)
+        buffer.writeInteger(partitionLeaderEpoch)
+        buffer.writeInteger(magic)
+        buffer.writeInteger(crc)
+        buffer.writeInteger(attributes.rawValue)
+        buffer.writeInteger(lastOffsetDelta)
+        buffer.writeInteger(baseTimestamp)
+        buffer.writeInteger(maxTimestamp)
+        buffer.writeInteger(producerId.rawValue)
+        buffer.writeInteger(producerEpoch)
+        buffer.writeInteger(baseSequence)
+        buffer.writeInteger(recordsCount)
+    }
+
+    /// The offset of the batch's last record.
+    public var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+    /// The batch's size on the wire and on disk.
+    public var totalSize: Int { Int(batchLength) + Self.logOverhead }
+    /// The sequence number of the last record, wrapping at Int32.max as Kafka does; -1 when there is none.
+    public var lastSequence: Int32 {
+        guard baseSequence >= 0 else { return -1 }
+        let last = Int64(baseSequence) + Int64(lastOffsetDelta)
+        return Int32(last > Int64(Int32.max) ? last - Int64(Int32.max) - 1 : last)
+    }
+}
+
+/// A header of a record: a non-null UTF-8 key and a nullable value. Keys need not be unique; order is kept.
+public struct RecordHeader: Hashable, Sendable {
+    public var key: String
+    public var value: ByteBuffer?
+    public init(key: String, value: ByteBuffer?) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// One record of a batch. Key and value are slices of the batch (or of its decompressed records).
+public struct Record: Hashable, Sendable {
+    /// No attribute bits are defined for records; kept as read.
+    public var attributes: Int8
+    public var timestampDelta: Int64
+    public var offsetDelta: Int32
+    public var key: ByteBuffer?
+    /// Nil is a tombstone in a compacted topic.
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+
+    public init(
+        attributes: Int8 = 0, offsetDelta: Int32, timestampDelta: Int64 = 0, key: ByteBuffer?, value: ByteBuffer?,
+        headers: [RecordHeader] = []
+    ) {
+        self.attributes = attributes
+        self.timestampDelta = timestampDelta
+        self.offsetDelta = offsetDelta
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+
+    /// The record's size after its length prefix.
+    @usableFromInline
+    var bodySize: Int {
+        var n = 1 + ZigZag.size(timestampDelta) + ZigZag.size(offsetDelta)
+        n += key.map { ZigZag.size(Int32($0.readableBytes)) + $0.readableBytes } ?? 1
+        n += value.map { ZigZag.size(Int32($0.readableBytes)) + $0.readableBytes } ?? 1
+        n += ZigZag.size(Int32(headers.count))
+        for h in headers {
+            let k = h.key.utf8.count
+            n += ZigZag.size(Int32(k)) + k
+            n += h.value.map { ZigZag.size(Int32($0.readableBytes)) + $0.readableBytes } ?? 1
+        }
+        return n
+    }
+
+    /// Appends the record: length, attributes, deltas, key, value, headers.
+    public func write(into buffer: inout ByteBuffer) {
+        buffer.writeZigZagVarint(Int32(bodySize))
+        buffer.writeInteger(attributes)
+        buffer.writeZigZagVarlong(timestampDelta)
+        buffer.writeZigZagVarint(offsetDelta)
+        Self.writeNullable(key, into: &buffer)
+        Self.writeNullable(value, into: &buffer)
+        buffer.writeZigZagVarint(Int32(headers.count))
+        for h in headers {
+            buffer.writeZigZagVarint(Int32(h.key.utf8.count))
+            buffer.writeString(h.key)
+            Self.writeNullable(h.value, into: &buffer)
+        }
+    }
+
+    private static func writeNullable(_ bytes: ByteBuffer?, into buffer: inout ByteBuffer) {
+        if let bytes {
+            buffer.writeZigZagVarint(Int32(bytes.readableBytes))
+            buffer.writeImmutableBuffer(bytes)
+        } else {
+            buffer.writeZigZagVarint(-1)
+        }
+    }
+
+    /// Reads one record, checking that it consumes exactly its length prefix.
+    public init(from buffer: inout ByteBuffer) throws {
+        let length = Int(try buffer.readZigZagVarint())
+        guard length >= 0, var body = buffer.readSlice(length: length) else { throw RecordBatchError.invalidRecordLength }
+        guard let attributes: Int8 = body.readInteger() else { throw RecordBatchError.invalidRecordLength }
+        self.attributes = attributes
+        self.timestampDelta = try body.readZigZagVarlong()
+        self.offsetDelta = try body.readZigZagVarint()
+        self.key = try Self.readNullable(&body)
+        self.value = try Self.readNullable(&body)
+        let headerCount = Int(try body.readZigZagVarint())
+        // Each header takes at least two bytes: refuse counts the record cannot hold before allocating.
+        guard headerCount >= 0, headerCount <= body.readableBytes / 2 else { throw RecordBatchError.invalidRecordLength }
+        var headers: [RecordHeader] = []
+        headers.reserveCapacity(headerCount)
+        for _ in 0..<headerCount {
+            let keyLength = Int(try body.readZigZagVarint())
+            guard keyLength >= 0, let keyBytes = body.readSlice(length: keyLength) else { throw RecordBatchError.invalidHeaderKey }
+            guard let key = keyBytes.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
+                throw RecordBatchError.invalidHeaderKey
+            }
+            headers.append(RecordHeader(key: key, value: try Self.readNullable(&body)))
+        }
+        self.headers = headers
+        guard body.readableBytes == 0 else { throw RecordBatchError.invalidRecordLength }
+    }
+
+    private static func readNullable(_ body: inout ByteBuffer) throws -> ByteBuffer? {
+        let n = Int(try body.readZigZagVarint())
+        if n == -1 { return nil }
+        guard n >= 0, let slice = body.readSlice(length: n) else { throw RecordBatchError.invalidRecordLength }
+        return slice
+    }
+}
