@@ -46,13 +46,18 @@ public struct KafkaRequestFrame: Sendable {
         self.body = buffer
     }
 
-    /// Decodes the body as the request type of its API key, checking that nothing is left over.
+    /// Decodes the body as the request type of its API key. Bytes after the body are ignored, as Kafka's
+    /// broker ignores them: librdkafka sends Metadata v12 requests with a stray 3-byte tail (see
+    /// `Tests/KafkaWireTests/Fixtures/golden-quirks`). `trailingBytes` tells how many there were.
     public func decodeBody() throws -> any KafkaRequest {
+        try decodeBodyReportingTrailingBytes().request
+    }
+
+    public func decodeBodyReportingTrailingBytes() throws -> (request: any KafkaRequest, trailingBytes: Int) {
         guard let apiKey else { throw WireError.unknownApiKey(rawApiKey) }
         var b = body
         let request = try apiKey.requestType.init(from: &b, version: header.requestApiVersion)
-        if b.readableBytes != 0 { throw WireError.trailingBytes(b.readableBytes) }
-        return request
+        return (request, b.readableBytes)
     }
 }
 
