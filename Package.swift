@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(
             name: "KafkaWireTests",
             dependencies: ["KafkaWire", "KafkaRecords", "KafkaWireGenerator", .product(name: "NIOCore", package: "swift-nio")],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "KafkaRecordsTests",
