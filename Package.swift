@@ -1,7 +1,12 @@
 // swift-tools-version: 6.1
 // Skein: a Kafka-compatible event streaming cluster. Layers (dependencies point down only):
-// model -> pure cores (KafkaWire, KafkaRecords, ...) -> I/O -> composition -> executables.
+// model -> pure cores (KafkaWire, KafkaRecords, ...) -> I/O (SkeinTransport, ...) -> composition -> executables.
 import PackageDescription
+
+let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
 
 let package = Package(
     name: "skein",
@@ -15,10 +20,11 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // MARK: model
-        .target(name: "SkeinModel"),
+        .target(name: "SkeinModel", exclude: ["README.md"]),
 
         // MARK: C and system libraries
         .target(name: "CSkeinCRC32C"),
@@ -28,49 +34,39 @@ let package = Package(
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
 
         // MARK: pure cores
-        .target(
-            name: "KafkaWire",
-            dependencies: ["SkeinModel", .product(name: "NIOCore", package: "swift-nio")]
-        ),
+        .target(name: "KafkaWire", dependencies: ["SkeinModel", nioCore], exclude: ["README.md"]),
         .target(
             name: "KafkaRecords",
-            dependencies: [
-                "SkeinModel", "CSkeinCRC32C", "CZlib", "CZstd", "CLZ4", "CSnappy",
-                .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            dependencies: ["SkeinModel", "CSkeinCRC32C", "CZlib", "CZstd", "CLZ4", "CSnappy", nioCore],
+            exclude: ["README.md"]
         ),
+
+        // MARK: I/O
+        .target(name: "SkeinTransport", dependencies: ["KafkaWire", nioCore, nioPosix, logging], exclude: ["README.md"]),
 
         // MARK: code generation (Foundation only; reads ../shared/kafka-protocol/messages)
-        .target(name: "KafkaWireGenerator"),
-        .executableTarget(
-            name: "kafka-wire-gen",
-            dependencies: ["KafkaWireGenerator", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        .target(name: "KafkaWireGenerator", exclude: ["README.md"]),
+        .executableTarget(name: "kafka-wire-gen", dependencies: ["KafkaWireGenerator", argumentParser]),
 
         // MARK: executables
-        .executableTarget(
-            name: "kafka-wire-fuzz",
-            dependencies: ["KafkaWire", .product(name: "NIOCore", package: "swift-nio")]
-        ),
-        .executableTarget(
-            name: "skein",
-            dependencies: [
-                "KafkaWire", "KafkaRecords", "SkeinModel",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
-        ),
+        .executableTarget(name: "kafka-wire-fuzz", dependencies: ["KafkaWire", nioCore]),
+        .executableTarget(name: "skein", dependencies: ["KafkaWire", "KafkaRecords", "SkeinModel", nioCore, argumentParser]),
 
         // MARK: tests
         .testTarget(
             name: "KafkaWireTests",
-            dependencies: ["KafkaWire", "KafkaRecords", "KafkaWireGenerator", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["KafkaWire", "KafkaRecords", "KafkaWireGenerator", nioCore],
             exclude: ["Fixtures"]
         ),
-        .testTarget(
-            name: "KafkaRecordsTests",
-            dependencies: ["KafkaRecords", .product(name: "NIOCore", package: "swift-nio")]
-        ),
+        .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", nioCore]),
         .testTarget(name: "KafkaWireGeneratorTests", dependencies: ["KafkaWireGenerator"]),
+        .testTarget(
+            name: "SkeinTransportTests",
+            dependencies: [
+                "SkeinTransport", "KafkaWire", "SkeinModel", nioCore, nioPosix, logging,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
     ]
 )

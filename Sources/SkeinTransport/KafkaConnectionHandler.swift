@@ -1,0 +1,145 @@
+import Logging
+import NIOCore
+
+/// What became of one request.
+public enum KafkaRequestOutcome: Sendable {
+    /// A complete response frame, size prefix included.
+    case response(ByteBuffer)
+    /// No response: a Produce with acks=0.
+    case noResponse
+    /// The request cannot be answered (malformed, or an unsupported version of an API other than
+    /// ApiVersions): the connection closes after the responses before it, as Kafka's does.
+    case close(reason: String)
+}
+
+/// Facts about a connection that request handling may need (logging, quotas, listener-specific metadata).
+public struct KafkaConnectionInfo: Sendable {
+    public var remoteAddress: SocketAddress?
+    public var listenerName: String
+    public init(remoteAddress: SocketAddress?, listenerName: String) {
+        self.remoteAddress = remoteAddress
+        self.listenerName = listenerName
+    }
+}
+
+/// Handles the requests of every connection of a listener. Handling may finish on any event loop; the
+/// connection puts responses back in order.
+public protocol KafkaRequestHandling: Sendable {
+    func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop) -> EventLoopFuture<KafkaRequestOutcome>
+}
+
+/// The channel handler of a Kafka connection: carries out `KafkaConnectionStateMachine`'s actions.
+public final class KafkaConnectionHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private var machine: KafkaConnectionStateMachine
+    private let requestHandler: any KafkaRequestHandling
+    private let listenerName: String
+    private let logger: Logger
+    private var connection: KafkaConnectionInfo?
+    /// Responses that are ready but wait for earlier ones.
+    private var responses: [UInt64: ByteBuffer] = [:]
+    /// A read the channel asked for while reading was paused.
+    private var readPending = false
+
+    public init(
+        requestHandler: any KafkaRequestHandling, listenerName: String, logger: Logger,
+        configuration: KafkaConnectionStateMachine.Configuration = .init()
+    ) {
+        self.machine = KafkaConnectionStateMachine(configuration: configuration)
+        self.requestHandler = requestHandler
+        self.listenerName = listenerName
+        self.logger = logger
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        connection = KafkaConnectionInfo(remoteAddress: context.channel.remoteAddress, listenerName: listenerName)
+        context.fireChannelActive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard let (sequence, actions) = machine.requestReceived() else { return }
+        perform(actions, context: context)
+        let info = connection ?? KafkaConnectionInfo(remoteAddress: nil, listenerName: listenerName)
+        let future = requestHandler.handle(request: frame, connection: info, eventLoop: context.eventLoop)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.hop(to: context.eventLoop).whenComplete { result in
+            let (handler, context) = bound.value
+            handler.finished(sequence: sequence, result: result, context: context)
+        }
+    }
+
+    private func finished(sequence: UInt64, result: Result<KafkaRequestOutcome, any Error>, context: ChannelHandlerContext) {
+        let actions: [KafkaConnectionStateMachine.Action]
+        switch result {
+        case .success(.response(let bytes)):
+            responses[sequence] = bytes
+            actions = machine.requestCompleted(sequence: sequence, writesResponse: true)
+        case .success(.noResponse):
+            actions = machine.requestCompleted(sequence: sequence, writesResponse: false)
+        case .success(.close(let reason)):
+            actions = machine.requestFailed(sequence: sequence, reason: reason)
+        case .failure(let error):
+            actions = machine.requestFailed(sequence: sequence, reason: "request failed: \(error)")
+        }
+        perform(actions, context: context)
+    }
+
+    private func perform(_ actions: [KafkaConnectionStateMachine.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .write(let sequence):
+                if let bytes = responses.removeValue(forKey: sequence) {
+                    context.write(wrapOutboundOut(bytes), promise: nil)
+                }
+            case .flush:
+                context.flush()
+            case .pauseReading:
+                break  // read() below holds reads back while paused
+            case .resumeReading:
+                if readPending {
+                    readPending = false
+                    context.read()
+                }
+            case .close(let reason):
+                logger.debug("closing Kafka connection", metadata: ["reason": "\(reason)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+                responses.removeAll()
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if machine.isReadingPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            perform(machine.inputClosed(reason: "client closed its side"), context: context)
+        } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all, machine.inFlight == 0 {
+            perform(machine.inputClosed(reason: "idle timeout"), context: context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A broken frame stream (oversized or negative size): answer what is in flight, then close.
+        logger.debug("Kafka connection error", metadata: ["error": "\(error)"])
+        perform(machine.inputClosed(reason: "\(error)"), context: context)
+        if machine.state != .closed { readPending = false }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        machine.channelClosed()
+        responses.removeAll()
+        context.fireChannelInactive()
+    }
+}
