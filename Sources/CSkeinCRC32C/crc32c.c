@@ -1,5 +1,6 @@
 // CRC-32C: SSE4.2 where the CPU has it (three interleaved streams, recombined with a shift table), and a
-// slice-by-8 table otherwise. The target attribute keeps -msse4.2 out of the build flags.
+// slice-by-8 table otherwise. The target attribute keeps -msse4.2 out of the build flags, so the library still
+// loads on CPUs without SSE4.2; __builtin_cpu_supports picks the path once, at load time.
 #include "CSkeinCRC32C.h"
 
 #include <string.h>
@@ -10,7 +11,6 @@ static uint32_t table[8][256];
 static int hardware;
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <nmmintrin.h>
 #endif
 
@@ -19,7 +19,6 @@ static int hardware;
 static uint32_t shift_table[4][256];
 
 static uint32_t crc_register_after_zeros(uint32_t crc, size_t zeros) {
-    // Byte at a time through table[0]: only used to build shift_table at startup (about 2M steps).
     while (zeros--) crc = table[0][crc & 0xFF] ^ (crc >> 8);
     return crc;
 }
@@ -37,11 +36,21 @@ __attribute__((constructor)) static void crc32c_init(void) {
             table[k][n] = c;
         }
     }
+    // Appending zeros is linear over GF(2): shift the 32 single-bit registers (32 x BLOCK steps, not
+    // 1024 x BLOCK), then build every table entry as the XOR of the shifted bits it contains.
+    uint32_t bit_shifted[32];
+    for (int i = 0; i < 32; i++) bit_shifted[i] = crc_register_after_zeros(1u << i, BLOCK);
     for (int k = 0; k < 4; k++)
-        for (uint32_t b = 0; b < 256; b++) shift_table[k][b] = crc_register_after_zeros(b << (8 * k), BLOCK);
+        for (uint32_t b = 0; b < 256; b++) {
+            uint32_t v = 0;
+            for (int i = 0; i < 8; i++)
+                if (b & (1u << i)) v ^= bit_shifted[8 * k + i];
+            shift_table[k][b] = v;
+        }
 #if defined(__x86_64__)
-    unsigned int a, bx, c, d;
-    if (__get_cpuid(1, &a, &bx, &c, &d)) hardware = (c & bit_SSE4_2) != 0;
+    // Constructors may run before the runtime has filled in the CPU model, so initialise it first.
+    __builtin_cpu_init();
+    hardware = __builtin_cpu_supports("sse4.2") ? 1 : 0;
 #endif
 }
 
@@ -56,9 +65,9 @@ uint32_t skein_crc32c_table(uint32_t crc, const void *data, size_t length) {
         uint64_t v;
         memcpy(&v, p, 8);
         v ^= c;
-        c = table[7][v & 0xFF] ^ table[6][(v >> 8) & 0xFF] ^ table[5][(v >> 16) & 0xFF] ^ table[4][(v >> 24) & 0xFF] ^
-            table[3][(v >> 32) & 0xFF] ^ table[2][(v >> 40) & 0xFF] ^ table[1][(v >> 48) & 0xFF] ^
-            table[0][v >> 56];
+        c = table[7][v & 0xFF] ^ table[6][(v >> 8) & 0xFF] ^ table[5][(v >> 16) & 0xFF] ^
+            table[4][(v >> 24) & 0xFF] ^ table[3][(v >> 32) & 0xFF] ^ table[2][(v >> 40) & 0xFF] ^
+            table[1][(v >> 48) & 0xFF] ^ table[0][v >> 56];
         p += 8;
         length -= 8;
     }
@@ -68,11 +77,12 @@ uint32_t skein_crc32c_table(uint32_t crc, const void *data, size_t length) {
 
 #if defined(__x86_64__)
 static inline uint32_t shift_block(uint32_t crc) {
-    return shift_table[0][crc & 0xFF] ^ shift_table[1][(crc >> 8) & 0xFF] ^ shift_table[2][(crc >> 16) & 0xFF] ^
-           shift_table[3][crc >> 24];
+    return shift_table[0][crc & 0xFF] ^ shift_table[1][(crc >> 8) & 0xFF] ^
+           shift_table[2][(crc >> 16) & 0xFF] ^ shift_table[3][crc >> 24];
 }
 
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t length) {
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t length) {
     uint64_t c0 = (uint32_t)~crc;
     while (length && ((uintptr_t)p & 7)) {
         c0 = _mm_crc32_u8((uint32_t)c0, *p++);

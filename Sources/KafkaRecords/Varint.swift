@@ -3,14 +3,16 @@ import NIOCore
 /// Zigzag varints as records use them (protobuf sint32/sint64), with Java's length limits: at most 5 bytes
 /// for a varint and 10 for a varlong.
 extension ByteBuffer {
+    /// Reads a zigzag varint of at most 5 bytes, as Java's ByteUtils.readVarint does: like Java's int
+    /// arithmetic, bits of the fifth byte beyond 32 are dropped rather than rejected.
     @inlinable
     public mutating func readZigZagVarint() throws -> Int32 {
         let raw = try readRawVarint(maxBytes: 5)
-        guard raw <= UInt64(UInt32.max) else { throw RecordBatchError.invalidVarint }
         let v = UInt32(truncatingIfNeeded: raw)
         return Int32(bitPattern: (v >> 1) ^ (0 &- (v & 1)))
     }
 
+    /// Reads a zigzag varlong (at most 10 bytes), as Java's ByteUtils.readVarlong.
     @inlinable
     public mutating func readZigZagVarlong() throws -> Int64 {
         let v = try readRawVarint(maxBytes: 10)
@@ -30,11 +32,13 @@ extension ByteBuffer {
         throw RecordBatchError.invalidVarint
     }
 
+    /// Writes a zigzag varint (1-5 bytes).
     @inlinable
     public mutating func writeZigZagVarint(_ value: Int32) {
         writeRawVarint(UInt64(UInt32(bitPattern: (value << 1) ^ (value >> 31))))
     }
 
+    /// Writes a zigzag varlong (1-10 bytes).
     @inlinable
     public mutating func writeZigZagVarlong(_ value: Int64) {
         writeRawVarint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
