@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // MARK: model
@@ -43,6 +44,29 @@ let package = Package(
 
         // MARK: I/O
         .target(name: "SkeinTransport", dependencies: ["KafkaWire", nioCore, nioPosix, logging], exclude: ["README.md"]),
+        .target(
+            name: "SkeinStorage",
+            dependencies: ["SkeinModel", "KafkaRecords", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            exclude: ["README.md"]
+        ),
+
+        // MARK: composition
+        .target(
+            name: "SkeinBroker",
+            dependencies: [
+                "SkeinModel", "KafkaWire", "KafkaRecords", "SkeinStorage", "SkeinTransport", nioCore, logging,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
+            name: "SkeinNode",
+            dependencies: [
+                "SkeinBroker", "SkeinTransport", "SkeinModel", nioCore, nioPosix, logging,
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            exclude: ["README.md"]
+        ),
 
         // MARK: code generation (Foundation only; reads ../shared/kafka-protocol/messages)
         .target(name: "KafkaWireGenerator", exclude: ["README.md"]),
@@ -50,7 +74,10 @@ let package = Package(
 
         // MARK: executables
         .executableTarget(name: "kafka-wire-fuzz", dependencies: ["KafkaWire", nioCore]),
-        .executableTarget(name: "skein", dependencies: ["KafkaWire", "KafkaRecords", "SkeinModel", nioCore, argumentParser]),
+        .executableTarget(
+            name: "skein",
+            dependencies: ["KafkaWire", "KafkaRecords", "SkeinModel", "SkeinNode", nioCore, argumentParser, logging]
+        ),
 
         // MARK: tests
         .testTarget(
@@ -60,6 +87,7 @@ let package = Package(
         ),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", nioCore]),
         .testTarget(name: "KafkaWireGeneratorTests", dependencies: ["KafkaWireGenerator"]),
+        .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage", "SkeinModel", "KafkaRecords", nioCore]),
         .testTarget(
             name: "SkeinTransportTests",
             dependencies: [

@@ -1,0 +1,121 @@
+import KafkaWire
+import Logging
+import NIOCore
+import SkeinModel
+import SkeinTransport
+
+/// The versions of each API this node serves. ApiVersions advertises exactly these; each range sits next
+/// to its handler's reasoning. Floors follow KIP-896 (Kafka 4.0), except Produce, which stays advertised
+/// from v0 because librdkafka checks for it (batches must still be v2).
+enum ServedVersions {
+    static let table: [ApiKey: ClosedRange<Int16>] = [
+        .apiVersions: 0...4,
+        .metadata: 0...12,
+        .createTopics: 2...7,
+        .deleteTopics: 1...6,
+        .describeCluster: 0...1,
+        .produce: 0...11,
+        .fetch: 4...17,
+        .listOffsets: 1...10,
+        .offsetForLeaderEpoch: 2...4,
+    ]
+
+    static func range(for key: ApiKey) -> ClosedRange<Int16>? { table[key] }
+}
+
+/// A request handler's answer: a response message, or no response (acks=0).
+enum HandlerResult: Sendable {
+    case response(any KafkaResponse)
+    case noResponse
+}
+
+extension Broker {
+    /// Kafka's order of checks: an unknown key or an unsupported version closes the connection, except
+    /// ApiVersions, which answers UNSUPPORTED_VERSION in the v0 layout with the versions served.
+    public func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop) -> EventLoopFuture<KafkaRequestOutcome> {
+        // An ApiVersions version we do not serve is answered before the rest of the header is parsed: the
+        // correlation id sits at a fixed place whatever the header version, and a newer client's header may
+        // carry fields we cannot know.
+        if let key: Int16 = request.getInteger(at: request.readerIndex), key == ApiKey.apiVersions.rawValue,
+            let version: Int16 = request.getInteger(at: request.readerIndex + 2),
+            let correlationId: Int32 = request.getInteger(at: request.readerIndex + 4),
+            let served = ServedVersions.range(for: .apiVersions), !served.contains(version)
+        {
+            let response = apiVersionsResponse(errorCode: .unsupportedVersion)
+            return eventLoop.makeSucceededFuture(encode(response, version: 0, correlationId: correlationId))
+        }
+        let frame: KafkaRequestFrame
+        do {
+            frame = try KafkaRequestFrame(parsing: request)
+        } catch {
+            return eventLoop.makeSucceededFuture(.close(reason: "unreadable request header: \(error)"))
+        }
+        let version = frame.header.requestApiVersion
+        let correlationId = frame.header.correlationId
+        guard let apiKey = frame.apiKey, let served = ServedVersions.range(for: apiKey) else {
+            return eventLoop.makeSucceededFuture(.close(reason: "API key \(frame.rawApiKey) is not served"))
+        }
+        guard served.contains(version) else {
+            return eventLoop.makeSucceededFuture(.close(reason: "\(apiKey.name) v\(version) is not served"))
+        }
+        let body: any KafkaRequest
+        do {
+            body = try frame.decodeBody()
+        } catch {
+            return eventLoop.makeSucceededFuture(.close(reason: "malformed \(apiKey.name) v\(version): \(error)"))
+        }
+        metrics.requestStarted(apiKey)
+        let started = ContinuousClock.now
+        return dispatch(apiKey: apiKey, body: body, version: version, header: frame.header, eventLoop: eventLoop)
+            .map { result in
+                self.metrics.requestFinished(apiKey, duration: ContinuousClock.now - started)
+                switch result {
+                case .noResponse: return .noResponse
+                case .response(let response): return self.encode(response, version: version, correlationId: correlationId)
+                }
+            }
+    }
+
+    func encode(_ response: any KafkaResponse, version: Int16, correlationId: Int32) -> KafkaRequestOutcome {
+        do {
+            return .response(try response.encodeFrame(version: version, correlationId: correlationId))
+        } catch {
+            logger.error("cannot encode a response", metadata: ["error": "\(error)"])
+            return .close(reason: "response encoding failed: \(error)")
+        }
+    }
+
+    func dispatch(
+        apiKey: ApiKey, body: any KafkaRequest, version: Int16, header: RequestHeader, eventLoop: any EventLoop
+    ) -> EventLoopFuture<HandlerResult> {
+        switch body {
+        case is ApiVersionsRequest:
+            return eventLoop.makeSucceededFuture(.response(apiVersionsResponse(errorCode: .none)))
+        case let r as MetadataRequest:
+            return eventLoop.makeSucceededFuture(.response(handleMetadata(r, version: version)))
+        case let r as CreateTopicsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleCreateTopics(r, version: version)))
+        case let r as DeleteTopicsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleDeleteTopics(r, version: version)))
+        case let r as ProduceRequest:
+            return eventLoop.makeSucceededFuture(handleProduce(r, version: version))
+        case let r as FetchRequest:
+            return handleFetch(r, version: version, eventLoop: eventLoop)
+        case let r as ListOffsetsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleListOffsets(r, version: version)))
+        case let r as OffsetForLeaderEpochRequest:
+            return eventLoop.makeSucceededFuture(.response(handleOffsetForLeaderEpoch(r)))
+        case let r as DescribeClusterRequest:
+            return eventLoop.makeSucceededFuture(.response(handleDescribeCluster(r)))
+        default:
+            return eventLoop.makeFailedFuture(WireError.unknownApiKey(apiKey.rawValue))
+        }
+    }
+
+    func apiVersionsResponse(errorCode: KafkaErrorCode) -> ApiVersionsResponse {
+        let keys = ServedVersions.table.sorted { $0.key.rawValue < $1.key.rawValue }.map { key, range in
+            ApiVersionsResponse.ApiVersion(apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
+        }
+        return ApiVersionsResponse(errorCode: errorCode.rawValue, apiKeys: keys, throttleTimeMs: 0)
+    }
+}

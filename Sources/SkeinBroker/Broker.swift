@@ -1,0 +1,76 @@
+import Foundation
+import KafkaWire
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SkeinModel
+import SkeinStorage
+import SkeinTransport
+
+/// The wall clock, for the I/O and composition layers only (pure cores get a `Clock` injected).
+public struct SystemClock: SkeinModel.Clock {
+    public init() {}
+    public var nowMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    public var monotonicNanos: UInt64 { DispatchTime.now().uptimeNanoseconds }
+}
+
+/// One node serving the Kafka API from its local logs. Request handling is `KafkaRequestHandling`; the
+/// handlers live in extensions, one file per group of APIs.
+public final class Broker: KafkaRequestHandling, Sendable {
+    public let config: BrokerConfig
+    let topics: TopicRegistry
+    let logger: Logger
+    let clock: any SkeinModel.Clock
+    public let metrics = BrokerMetrics()
+    let fetchWaiters = FetchWaiters()
+
+    public init(config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock()) throws {
+        self.config = config
+        self.logger = logger
+        self.clock = clock
+        self.topics = try TopicRegistry(dataDirectory: config.dataDirectory, clock: clock, logger: logger)
+    }
+
+    func recordBytesIn(_ n: Int) { metrics.add(bytesIn: n) }
+    func recordBytesOut(_ n: Int) { metrics.add(bytesOut: n) }
+
+    public func shutdown() {
+        topics.closeAll()
+    }
+}
+
+/// Request counts and latencies per API, bytes in and out: what `/metrics` reports.
+public final class BrokerMetrics: Sendable {
+    struct PerApi {
+        var requests: UInt64 = 0
+        var inFlight: Int64 = 0
+        var totalNanos: UInt64 = 0
+    }
+    private let state = NIOLockedValueBox([ApiKey: PerApi]())
+    private let bytes = NIOLockedValueBox((in: UInt64(0), out: UInt64(0)))
+
+    func add(bytesIn n: Int) { bytes.withLockedValue { $0.in += UInt64(n) } }
+    func add(bytesOut n: Int) { bytes.withLockedValue { $0.out += UInt64(n) } }
+    /// Record bytes appended by Produce and returned by Fetch.
+    public var recordBytes: (in: UInt64, out: UInt64) { bytes.withLockedValue { $0 } }
+
+    func requestStarted(_ key: ApiKey) {
+        state.withLockedValue { $0[key, default: PerApi()].inFlight += 1 }
+    }
+
+    func requestFinished(_ key: ApiKey, duration: Duration) {
+        let nanos = UInt64(max(0, duration.components.seconds)) * 1_000_000_000 + UInt64(max(0, duration.components.attoseconds / 1_000_000_000))
+        state.withLockedValue {
+            $0[key, default: PerApi()].inFlight -= 1
+            $0[key, default: PerApi()].requests += 1
+            $0[key, default: PerApi()].totalNanos += nanos
+        }
+    }
+
+    /// (api name, requests, total seconds) for every API seen.
+    public func snapshot() -> [(api: String, requests: UInt64, seconds: Double)] {
+        state.withLockedValue { s in
+            s.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key.name, $0.value.requests, Double($0.value.totalNanos) / 1e9) }
+        }
+    }
+}

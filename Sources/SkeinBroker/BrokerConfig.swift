@@ -1,0 +1,38 @@
+import SkeinModel
+
+/// What a node needs to serve Kafka clients. Built from the node's TOML file by the `skein` command.
+public struct BrokerConfig: Sendable {
+    public var nodeId: BrokerId
+    public var clusterId: String
+    /// Where partitions live: one directory per partition.
+    public var dataDirectory: String
+    /// The address clients are told to connect to (Metadata, FindCoordinator).
+    public var advertisedHost: String
+    public var advertisedPort: Int32
+    public var rack: String?
+    /// Kafka's `auto.create.topics.enable`; off by default here (a typo should not create a topic).
+    public var autoCreateTopics: Bool
+    /// Kafka's `num.partitions` for auto-created topics.
+    public var defaultPartitions: Int32
+    /// Kafka's `message.max.bytes`, the default of the topic config `max.message.bytes`.
+    public var messageMaxBytes: Int32
+    /// Kafka's `fetch.max.bytes` (broker side): caps a fetch response.
+    public var fetchMaxBytes: Int32
+
+    public init(
+        nodeId: BrokerId = 0, clusterId: String = "skein-local", dataDirectory: String, advertisedHost: String = "127.0.0.1",
+        advertisedPort: Int32 = 9092, rack: String? = nil, autoCreateTopics: Bool = false, defaultPartitions: Int32 = 1,
+        messageMaxBytes: Int32 = 1_048_588, fetchMaxBytes: Int32 = 57_671_680
+    ) {
+        self.nodeId = nodeId
+        self.clusterId = clusterId
+        self.dataDirectory = dataDirectory
+        self.advertisedHost = advertisedHost
+        self.advertisedPort = advertisedPort
+        self.rack = rack
+        self.autoCreateTopics = autoCreateTopics
+        self.defaultPartitions = defaultPartitions
+        self.messageMaxBytes = messageMaxBytes
+        self.fetchMaxBytes = fetchMaxBytes
+    }
+}

@@ -1,0 +1,202 @@
+import KafkaWire
+import NIOConcurrencyHelpers
+import NIOCore
+import SkeinModel
+import SkeinStorage
+
+/// Fetches waiting for data (Kafka's delayed fetch): each registers a wake-up that an append triggers.
+final class FetchWaiters: Sendable {
+    private let waiters = NIOLockedValueBox([@Sendable () -> Void]())
+
+    func register(_ wake: @escaping @Sendable () -> Void) {
+        waiters.withLockedValue { $0.append(wake) }
+    }
+
+    /// Wakes every waiting fetch; each re-reads and either answers or waits again.
+    func notifyAppended() {
+        let woken = waiters.withLockedValue { w -> [@Sendable () -> Void] in
+            defer { w.removeAll() }
+            return w
+        }
+        for wake in woken { wake() }
+    }
+}
+
+extension Broker {
+    /// Single-node epochs: every partition has had one leader, this node, since creation.
+    static let leaderEpoch: Int32 = 0
+
+    /// Fetch: reads whole batches up to the high watermark, with Kafka's size limits, and waits up to
+    /// maxWaitMs for minBytes. Fetch sessions (KIP-227) are not kept: a new-session request gets session id 0,
+    /// which tells clients to keep sending full fetches, and an unknown session id gets
+    /// FETCH_SESSION_ID_NOT_FOUND, as a Kafka broker with a full session cache answers.
+    func handleFetch(_ request: FetchRequest, version: Int16, eventLoop: any EventLoop) -> EventLoopFuture<HandlerResult> {
+        if version >= 7 && request.sessionId != 0 {
+            var response = FetchResponse()
+            response.errorCode = KafkaErrorCode.fetchSessionIdNotFound.rawValue
+            return eventLoop.makeSucceededFuture(.response(response))
+        }
+        let promise = eventLoop.makePromise(of: HandlerResult.self)
+        let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
+        let done = NIOLockedValueBox(false)
+        @Sendable func attempt(final: Bool) {
+            let (response, bytes, sawError) = readFetch(request, version: version)
+            let satisfied = bytes >= Int(max(request.minBytes, 0)) || sawError || request.maxWaitMs <= 0 || NIODeadline.now() >= deadline
+            if satisfied || final {
+                let first = done.withLockedValue { d -> Bool in
+                    defer { d = true }
+                    return !d
+                }
+                if first {
+                    recordBytesOut(bytes)
+                    promise.succeed(.response(response))
+                }
+            } else {
+                fetchWaiters.register { eventLoop.execute { if !done.withLockedValue({ $0 }) { attempt(final: false) } } }
+            }
+        }
+        attempt(final: false)
+        if !done.withLockedValue({ $0 }) {
+            let timeout = eventLoop.scheduleTask(deadline: deadline) { attempt(final: true) }
+            promise.futureResult.whenComplete { _ in timeout.cancel() }
+        }
+        return promise.futureResult
+    }
+
+    /// One pass over the requested partitions: the response, the record bytes in it, and whether any
+    /// partition answered with an error (which completes a waiting fetch at once, as in Kafka).
+    private func readFetch(_ request: FetchRequest, version: Int16) -> (FetchResponse, Int, Bool) {
+        var response = FetchResponse()
+        let responseLimit = Int(min(version >= 3 ? request.maxBytes : Int32.max, config.fetchMaxBytes))
+        var total = 0
+        var sawError = false
+        let readCommitted = version >= 4 && request.isolationLevel == 1
+        for fetchTopic in request.topics {
+            let topic = version >= 13 ? topics.topic(id: fetchTopic.topicId) : topics.topic(named: fetchTopic.topic)
+            var topicResponse = FetchResponse.FetchableTopicResponse(topic: fetchTopic.topic, topicId: fetchTopic.topicId)
+            for p in fetchTopic.partitions {
+                var data = FetchResponse.PartitionData(partitionIndex: p.partition)
+                data.highWatermark = -1
+                data.lastStableOffset = -1
+                data.logStartOffset = -1
+                data.abortedTransactions = readCommitted ? [] : nil
+                guard let topic, p.partition >= 0, Int(p.partition) < topic.partitions.count else {
+                    data.errorCode = (version >= 13 ? KafkaErrorCode.unknownTopicId : .unknownTopicOrPartition).rawValue
+                    sawError = true
+                    topicResponse.partitions.append(data)
+                    continue
+                }
+                let log = topic.partitions[Int(p.partition)]
+                let logEnd = log.logEndOffset
+                data.highWatermark = logEnd
+                data.lastStableOffset = logEnd
+                data.logStartOffset = log.logStartOffset
+                if version >= 9, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
+                    data.errorCode = epochError.rawValue
+                    sawError = true
+                    topicResponse.partitions.append(data)
+                    continue
+                }
+                let room = min(Int(max(p.partitionMaxBytes, 0)), responseLimit - total)
+                do {
+                    if p.fetchOffset == logEnd || room <= 0 && total > 0 {
+                        data.records = ByteBuffer()
+                    } else {
+                        let result = try log.read(fromOffset: p.fetchOffset, maxBytes: max(room, 0), maxOffset: logEnd, minOneBatch: total == 0)
+                        let bytes = try result.readBytes()
+                        total += bytes.readableBytes
+                        data.records = bytes
+                    }
+                } catch let e as StorageError {
+                    data.errorCode = e.kafkaErrorCode.rawValue
+                    sawError = true
+                } catch {
+                    data.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                    sawError = true
+                }
+                topicResponse.partitions.append(data)
+            }
+            response.responses.append(topicResponse)
+        }
+        return (response, total, sawError)
+    }
+
+    /// KIP-320: a client's view of the leader epoch must match the leader's.
+    static func checkLeaderEpoch(_ current: Int32) -> KafkaErrorCode? {
+        if current < 0 || current == leaderEpoch { return nil }
+        return current > leaderEpoch ? .unknownLeaderEpoch : .fencedLeaderEpoch
+    }
+
+    func handleListOffsets(_ request: ListOffsetsRequest, version: Int16) -> ListOffsetsResponse {
+        var response = ListOffsetsResponse()
+        for t in request.topics {
+            var topicResponse = ListOffsetsResponse.ListOffsetsTopicResponse(name: t.name)
+            let topic = topics.topic(named: t.name)
+            for p in t.partitions {
+                var r = ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: p.partitionIndex, timestamp: -1, offset: -1)
+                guard let topic, p.partitionIndex >= 0, Int(p.partitionIndex) < topic.partitions.count else {
+                    r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                    topicResponse.partitions.append(r)
+                    continue
+                }
+                if version >= 4, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
+                    r.errorCode = epochError.rawValue
+                    topicResponse.partitions.append(r)
+                    continue
+                }
+                let log = topic.partitions[Int(p.partitionIndex)]
+                if version >= 4 { r.leaderEpoch = Self.leaderEpoch }
+                do {
+                    switch p.timestamp {
+                    case -1: r.offset = log.logEndOffset  // latest: the high watermark (and LSO)
+                    case -2, -4: r.offset = log.logStartOffset  // earliest, earliest local
+                    case -3:
+                        if let (offset, ts) = try log.maxTimestampOffset() {
+                            r.offset = offset
+                            r.timestamp = ts
+                        }
+                    case -5:
+                        break  // latest tiered: no tiered storage, so -1
+                    default:
+                        if let (offset, ts) = try log.offsetForTimestamp(p.timestamp) {
+                            r.offset = offset
+                            r.timestamp = ts
+                        }
+                    }
+                } catch let e as StorageError {
+                    r.errorCode = e.kafkaErrorCode.rawValue
+                } catch {
+                    r.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                }
+                topicResponse.partitions.append(r)
+            }
+            response.topics.append(topicResponse)
+        }
+        return response
+    }
+
+    func handleOffsetForLeaderEpoch(_ request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+        var response = OffsetForLeaderEpochResponse()
+        for t in request.topics {
+            var topicResult = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic: t.topic)
+            let topic = topics.topic(named: t.topic)
+            for p in t.partitions {
+                var r = OffsetForLeaderEpochResponse.EpochEndOffset(partition: p.partition, leaderEpoch: -1, endOffset: -1)
+                if let topic, p.partition >= 0, Int(p.partition) < topic.partitions.count {
+                    if let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
+                        r.errorCode = epochError.rawValue
+                    } else if p.leaderEpoch >= Self.leaderEpoch {
+                        // The only epoch is 0: it ends at the log end offset.
+                        r.leaderEpoch = Self.leaderEpoch
+                        r.endOffset = topic.partitions[Int(p.partition)].logEndOffset
+                    }
+                } else {
+                    r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                }
+                topicResult.partitions.append(r)
+            }
+            response.topics.append(topicResult)
+        }
+        return response
+    }
+}

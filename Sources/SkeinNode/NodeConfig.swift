@@ -1,0 +1,175 @@
+import Foundation
+import SkeinBroker
+import SkeinModel
+import TOMLKit
+
+/// A config error that names the offending key, so that an operator can fix the file at once.
+public struct NodeConfigError: Error, CustomStringConvertible, Equatable {
+    public let key: String
+    public let message: String
+    public var description: String { key.isEmpty ? "config error: \(message)" : "config error at '\(key)': \(message)" }
+}
+
+/// A Kafka listener as configured.
+public struct ListenerConfig: Sendable, Equatable {
+    public var name: String
+    public var host: String
+    public var port: Int
+    public var advertisedHost: String
+    public var advertisedPort: Int
+}
+
+/// Everything `skein node --config FILE.toml` reads. Example:
+///
+/// ```toml
+/// node_id = 1
+/// cluster_id = "skein-local"
+/// data_dir = "/var/lib/skein/1"
+///
+/// [[listeners]]
+/// name = "PLAINTEXT"
+/// host = "0.0.0.0"
+/// port = 9092
+/// advertised_host = "127.0.0.1"
+///
+/// [http]
+/// host = "127.0.0.1"
+/// port = 9644
+///
+/// [topics]
+/// auto_create = false
+/// default_partitions = 1
+/// ```
+public struct NodeConfig: Sendable, Equatable {
+    public var nodeId: Int32
+    public var clusterId: String
+    public var dataDirectory: String
+    public var rack: String?
+    public var listeners: [ListenerConfig]
+    public var httpHost: String
+    /// 0 disables the HTTP port (metrics).
+    public var httpPort: Int
+    public var autoCreateTopics: Bool
+    public var defaultPartitions: Int32
+    public var messageMaxBytes: Int32
+    public var maxRequestBytes: Int
+    public var idleTimeoutMs: Int64
+
+    static let topLevelKeys: Set<String> = ["node_id", "cluster_id", "data_dir", "rack", "listeners", "http", "topics", "limits"]
+
+    public init(parsing text: String) throws {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch {
+            throw NodeConfigError(key: "", message: "not valid TOML: \(error)")
+        }
+        try Self.checkKeys(root, allowed: Self.topLevelKeys, prefix: "")
+        nodeId = Int32(try Self.int(root, "node_id", range: 0...Int(Int32.max), required: true) ?? 0)
+        clusterId = try Self.string(root, "cluster_id") ?? "skein-local"
+        guard let dir = try Self.string(root, "data_dir") else {
+            throw NodeConfigError(key: "data_dir", message: "required: the directory holding this node's logs")
+        }
+        dataDirectory = dir
+        rack = try Self.string(root, "rack")
+
+        listeners = []
+        if let value = root["listeners"] {
+            guard let array = value.array else {
+                throw NodeConfigError(key: "listeners", message: "expected an array of tables ([[listeners]])")
+            }
+            for (i, item) in array.enumerated() {
+                let key = "listeners[\(i)]"
+                guard let t = item.table else { throw NodeConfigError(key: key, message: "expected a table") }
+                try Self.checkKeys(t, allowed: ["name", "host", "port", "advertised_host", "advertised_port"], prefix: key + ".")
+                let host = try Self.string(t, "host", prefix: key + ".") ?? "127.0.0.1"
+                let port = try Self.int(t, "port", range: 0...65535, prefix: key + ".", required: true) ?? 9092
+                let advertisedHost = try Self.string(t, "advertised_host", prefix: key + ".") ?? (host == "0.0.0.0" ? "127.0.0.1" : host)
+                listeners.append(ListenerConfig(
+                    name: try Self.string(t, "name", prefix: key + ".") ?? "PLAINTEXT", host: host, port: port,
+                    advertisedHost: advertisedHost,
+                    advertisedPort: try Self.int(t, "advertised_port", range: 1...65535, prefix: key + ".") ?? port))
+            }
+        }
+        if listeners.isEmpty {
+            listeners = [ListenerConfig(name: "PLAINTEXT", host: "127.0.0.1", port: 9092, advertisedHost: "127.0.0.1", advertisedPort: 9092)]
+        }
+        let names = listeners.map(\.name)
+        if Set(names).count != names.count {
+            throw NodeConfigError(key: "listeners", message: "listener names must be unique, got \(names)")
+        }
+
+        let http = try Self.table(root, "http")
+        if let http { try Self.checkKeys(http, allowed: ["host", "port"], prefix: "http.") }
+        httpHost = try http.flatMap { try Self.string($0, "host", prefix: "http.") } ?? "127.0.0.1"
+        httpPort = try http.flatMap { try Self.int($0, "port", range: 0...65535, prefix: "http.") } ?? 9644
+
+        let topics = try Self.table(root, "topics")
+        if let topics { try Self.checkKeys(topics, allowed: ["auto_create", "default_partitions"], prefix: "topics.") }
+        autoCreateTopics = try topics.flatMap { try Self.bool($0, "auto_create", prefix: "topics.") } ?? false
+        defaultPartitions = Int32(try topics.flatMap { try Self.int($0, "default_partitions", range: 1...100_000, prefix: "topics.") } ?? 1)
+
+        let limits = try Self.table(root, "limits")
+        if let limits {
+            try Self.checkKeys(limits, allowed: ["message_max_bytes", "max_request_bytes", "idle_timeout_ms"], prefix: "limits.")
+        }
+        messageMaxBytes = Int32(try limits.flatMap { try Self.int($0, "message_max_bytes", range: 0...Int(Int32.max), prefix: "limits.") } ?? 1_048_588)
+        maxRequestBytes = try limits.flatMap { try Self.int($0, "max_request_bytes", range: 1024...Int(Int32.max), prefix: "limits.") } ?? 104_857_600
+        idleTimeoutMs = Int64(try limits.flatMap { try Self.int($0, "idle_timeout_ms", range: 1000...Int(Int32.max), prefix: "limits.") } ?? 600_000)
+    }
+
+    public static func load(path: String) throws -> NodeConfig {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw NodeConfigError(key: "", message: "cannot read \(path)")
+        }
+        return try NodeConfig(parsing: text)
+    }
+
+    /// The broker's view of this config.
+    public var brokerConfig: BrokerConfig {
+        let first = listeners[0]
+        return BrokerConfig(
+            nodeId: BrokerId(nodeId), clusterId: clusterId, dataDirectory: dataDirectory, advertisedHost: first.advertisedHost,
+            advertisedPort: Int32(first.advertisedPort), rack: rack, autoCreateTopics: autoCreateTopics,
+            defaultPartitions: defaultPartitions, messageMaxBytes: messageMaxBytes)
+    }
+
+    // MARK: typed lookups with the key in every error
+
+    private static func checkKeys(_ t: TOMLTable, allowed: Set<String>, prefix: String) throws {
+        for key in t.keys where !allowed.contains(key) {
+            throw NodeConfigError(key: prefix + key, message: "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    private static func table(_ t: TOMLTable, _ key: String) throws -> TOMLTable? {
+        guard let v = t[key] else { return nil }
+        guard let table = v.table else { throw NodeConfigError(key: key, message: "expected a table ([\(key)])") }
+        return table
+    }
+
+    private static func string(_ t: TOMLTable, _ key: String, prefix: String = "") throws -> String? {
+        guard let v = t[key] else { return nil }
+        guard let s = v.string else { throw NodeConfigError(key: prefix + key, message: "expected a string, got \(v.type)") }
+        guard !s.isEmpty else { throw NodeConfigError(key: prefix + key, message: "must not be empty") }
+        return s
+    }
+
+    private static func bool(_ t: TOMLTable, _ key: String, prefix: String = "") throws -> Bool? {
+        guard let v = t[key] else { return nil }
+        guard let b = v.bool else { throw NodeConfigError(key: prefix + key, message: "expected true or false, got \(v.type)") }
+        return b
+    }
+
+    private static func int(_ t: TOMLTable, _ key: String, range: ClosedRange<Int>, prefix: String = "", required: Bool = false) throws -> Int? {
+        guard let v = t[key] else {
+            if required { throw NodeConfigError(key: prefix + key, message: "required") }
+            return nil
+        }
+        guard let n = v.int else { throw NodeConfigError(key: prefix + key, message: "expected an integer, got \(v.type)") }
+        guard range.contains(n) else {
+            throw NodeConfigError(key: prefix + key, message: "\(n) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
+        return n
+    }
+}
