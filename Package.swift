@@ -63,6 +63,7 @@ let package = Package(
             name: "SkeinNode",
             dependencies: [
                 "SkeinBroker", "SkeinTransport", "SkeinModel", nioCore, nioPosix, logging,
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             exclude: ["README.md"]

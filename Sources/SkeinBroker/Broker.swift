@@ -74,3 +74,40 @@ public final class BrokerMetrics: Sendable {
         }
     }
 }
+
+/// What `/metrics` reports for one partition.
+public struct PartitionStatistics: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var sizeBytes: Int
+    public var logStartOffset: Int64
+    public var logEndOffset: Int64
+}
+
+extension Broker {
+    public func partitionStatistics() -> [PartitionStatistics] {
+        topics.all.flatMap { topic in
+            topic.partitions.enumerated().map { p, log in
+                PartitionStatistics(
+                    topic: topic.name, partition: Int32(p), sizeBytes: log.size, logStartOffset: log.logStartOffset,
+                    logEndOffset: log.logEndOffset)
+            }
+        }
+    }
+
+    /// Deletes segments past retention.ms / retention.bytes in every partition. Called periodically by the node.
+    public func applyRetention() {
+        for topic in topics.all {
+            for (p, log) in topic.partitions.enumerated() {
+                do {
+                    let deleted = try log.applyRetention()
+                    if deleted > 0 {
+                        logger.info("retention deleted segments", metadata: ["topic": "\(topic.name)", "partition": "\(p)", "segments": "\(deleted)"])
+                    }
+                } catch {
+                    logger.error("retention failed", metadata: ["topic": "\(topic.name)", "partition": "\(p)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+}

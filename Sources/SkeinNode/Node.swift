@@ -9,13 +9,22 @@ public final class Node: Sendable {
     public let config: NodeConfig
     public let broker: Broker
     public let listeners: [KafkaListener]
+    /// The HTTP port actually bound (metrics), nil when disabled.
+    public var httpAddress: SocketAddress? { http?.channel.localAddress }
+    private let http: MetricsServer?
+    private let retention: RepeatedTask
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
 
-    private init(config: NodeConfig, broker: Broker, listeners: [KafkaListener], group: MultiThreadedEventLoopGroup, logger: Logger) {
+    private init(
+        config: NodeConfig, broker: Broker, listeners: [KafkaListener], http: MetricsServer?, retention: RepeatedTask,
+        group: MultiThreadedEventLoopGroup, logger: Logger
+    ) {
         self.config = config
         self.broker = broker
         self.listeners = listeners
+        self.http = http
+        self.retention = retention
         self.group = group
         self.logger = logger
     }
@@ -35,7 +44,16 @@ public final class Node: Sendable {
                 logger.info("Kafka listener up", metadata: ["name": "\(l.name)", "address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
                 bound.append(listener)
             }
-            return Node(config: config, broker: broker, listeners: bound, group: group, logger: logger)
+            var http: MetricsServer?
+            if config.httpPort > 0 {
+                http = try await MetricsServer.bind(host: config.httpHost, port: config.httpPort, group: group, broker: broker)
+                logger.info("HTTP up", metadata: ["address": "\(http?.channel.localAddress.map { "\($0)" } ?? "?")"])
+            }
+            // Kafka checks retention every 5 minutes (log.retention.check.interval.ms).
+            let retention = group.next().scheduleRepeatedTask(initialDelay: .seconds(30), delay: .minutes(5)) { _ in
+                broker.applyRetention()
+            }
+            return Node(config: config, broker: broker, listeners: bound, http: http, retention: retention, group: group, logger: logger)
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -44,7 +62,9 @@ public final class Node: Sendable {
 
     /// Stops accepting, closes the listeners, flushes and closes the logs.
     public func stop() async {
+        retention.cancel()
         for l in listeners { try? await l.close() }
+        await http?.close()
         broker.shutdown()
         try? await group.shutdownGracefully()
         logger.info("node stopped")

@@ -34,11 +34,12 @@ class SkeinNode:
     def __init__(self, directory: Path, extra_config: str = ""):
         self.directory = directory
         self.port = free_port()
+        self.http_port = free_port()
         self.config_path = directory / "node.toml"
         self.config_path.write_text(
             f'node_id = 1\ndata_dir = "{directory / "data"}"\n\n'
             f'[[listeners]]\nname = "PLAINTEXT"\nhost = "127.0.0.1"\nport = {self.port}\n\n'
-            f"[http]\nport = 0\n{extra_config}"
+            f"[http]\nport = {self.http_port}\n{extra_config}"
         )
         self.process = None
         self.log_path = directory / "node.log"

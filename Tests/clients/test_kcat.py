@@ -44,3 +44,18 @@ def test_consume_from_an_offset_and_the_end(node, topic_name):
     assert out.stdout.split("\n")[:3] == ["7 m7", "8 m8", "9 m9"]
     out = kcat("-b", node.bootstrap, "-t", topic_name, "-C", "-o", "-2", "-e", "-f", "%o %s\n")
     assert out.stdout.split("\n")[:2] == ["8 m8", "9 m9"]
+
+
+def test_metrics_endpoint_reports_requests_bytes_and_partitions(node, topic_name):
+    import urllib.request
+
+    create_topic(node.bootstrap, topic_name, partitions=2)
+    kcat("-b", node.bootstrap, "-t", topic_name, "-P", "-p", "1", input="a\nb\nc\n")
+    body = urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=10).read().decode()
+    assert 'skein_kafka_requests_total{api="Produce"}' in body
+    assert 'skein_kafka_request_duration_seconds_count{api="Metadata"}' in body
+    assert f'skein_partition_log_end_offset{{topic="{topic_name}",partition="1"}} 3' in body
+    size_line = next(l for l in body.splitlines() if l.startswith(f'skein_partition_size_bytes{{topic="{topic_name}",partition="1"}}'))
+    assert int(size_line.split()[-1]) > 0
+    in_line = next(l for l in body.splitlines() if l.startswith("skein_record_bytes_in_total"))
+    assert int(in_line.split()[-1]) > 0

@@ -1,0 +1,98 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SkeinBroker
+
+/// The node's HTTP port. Today it serves Prometheus `/metrics`; the Schema Registry and admin API join it later.
+final class MetricsServer: Sendable {
+    let channel: any Channel
+
+    private init(channel: any Channel) { self.channel = channel }
+
+    static func bind(host: String, port: Int, group: any EventLoopGroup, broker: Broker) async throws -> MetricsServer {
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(broker: broker))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        return MetricsServer(channel: channel)
+    }
+
+    func close() async { try? await channel.close() }
+}
+
+final class MetricsHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let broker: Broker
+    private var head: HTTPRequestHead?
+
+    init(broker: Broker) { self.broker = broker }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+        case .body:
+            break
+        case .end:
+            guard let head else { return }
+            let (status, body, type): (HTTPResponseStatus, String, String)
+            if head.method == .GET && (head.uri == "/metrics" || head.uri.hasPrefix("/metrics?")) {
+                (status, body, type) = (.ok, PrometheusText.render(broker), "text/plain; version=0.0.4; charset=utf-8")
+            } else {
+                (status, body, type) = (.notFound, "not found: \(head.uri)\n", "text/plain; charset=utf-8")
+            }
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: type)
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            if !head.isKeepAlive { context.close(promise: nil) }
+            self.head = nil
+        }
+    }
+}
+
+/// The Prometheus text format (version 0.0.4) of the broker's metrics.
+enum PrometheusText {
+    static func render(_ broker: Broker) -> String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        let apis = broker.metrics.snapshot()
+        family("skein_kafka_requests_total", "counter", "Kafka requests answered, by API.")
+        for a in apis { out += "skein_kafka_requests_total{api=\"\(a.api)\"} \(a.requests)\n" }
+        family("skein_kafka_request_duration_seconds", "summary", "Time from a decoded request to its response, by API.")
+        for a in apis {
+            out += "skein_kafka_request_duration_seconds_sum{api=\"\(a.api)\"} \(a.seconds)\n"
+            out += "skein_kafka_request_duration_seconds_count{api=\"\(a.api)\"} \(a.requests)\n"
+        }
+        let bytes = broker.metrics.recordBytes
+        family("skein_record_bytes_in_total", "counter", "Record batch bytes appended by Produce.")
+        out += "skein_record_bytes_in_total \(bytes.in)\n"
+        family("skein_record_bytes_out_total", "counter", "Record batch bytes returned by Fetch.")
+        out += "skein_record_bytes_out_total \(bytes.out)\n"
+        family("skein_partition_size_bytes", "gauge", "Bytes on disk of each partition's log.")
+        let partitions = broker.partitionStatistics()
+        for p in partitions {
+            out += "skein_partition_size_bytes{topic=\"\(p.topic)\",partition=\"\(p.partition)\"} \(p.sizeBytes)\n"
+        }
+        family("skein_partition_log_end_offset", "gauge", "The next offset of each partition.")
+        for p in partitions {
+            out += "skein_partition_log_end_offset{topic=\"\(p.topic)\",partition=\"\(p.partition)\"} \(p.logEndOffset)\n"
+        }
+        family("skein_partition_log_start_offset", "gauge", "The first offset of each partition.")
+        for p in partitions {
+            out += "skein_partition_log_start_offset{topic=\"\(p.topic)\",partition=\"\(p.partition)\"} \(p.logStartOffset)\n"
+        }
+        return out
+    }
+}
