@@ -18,6 +18,11 @@ enum ServedVersions {
         .fetch: 4...17,
         .listOffsets: 1...10,
         .offsetForLeaderEpoch: 2...4,
+        .describeConfigs: 1...4,
+        .alterConfigs: 0...2,
+        .incrementalAlterConfigs: 0...1,
+        .createPartitions: 0...3,
+        .deleteRecords: 0...2,
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? { table[key] }
@@ -105,6 +110,16 @@ extension Broker {
             return eventLoop.makeSucceededFuture(.response(handleListOffsets(r, version: version)))
         case let r as OffsetForLeaderEpochRequest:
             return eventLoop.makeSucceededFuture(.response(handleOffsetForLeaderEpoch(r)))
+        case let r as DescribeConfigsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleDescribeConfigs(r, version: version)))
+        case let r as AlterConfigsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleAlterConfigs(r)))
+        case let r as IncrementalAlterConfigsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleIncrementalAlterConfigs(r)))
+        case let r as CreatePartitionsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleCreatePartitions(r)))
+        case let r as DeleteRecordsRequest:
+            return eventLoop.makeSucceededFuture(.response(handleDeleteRecords(r)))
         case let r as DescribeClusterRequest:
             return eventLoop.makeSucceededFuture(.response(handleDescribeCluster(r)))
         default:

@@ -75,7 +75,8 @@ extension Broker {
             let topic = version >= 13 ? topics.topic(id: fetchTopic.topicId) : topics.topic(named: fetchTopic.topic)
             var topicResponse = FetchResponse.FetchableTopicResponse(topic: fetchTopic.topic, topicId: fetchTopic.topicId)
             for p in fetchTopic.partitions {
-                var data = FetchResponse.PartitionData(partitionIndex: p.partition)
+                // Records are never null, even with an error: librdkafka refuses a null record set.
+                var data = FetchResponse.PartitionData(partitionIndex: p.partition, records: ByteBuffer())
                 data.highWatermark = -1
                 data.lastStableOffset = -1
                 data.logStartOffset = -1

@@ -127,6 +127,45 @@ final class TopicRegistry: Sendable {
         return topic
     }
 
+    /// Replaces a topic's configs (AlterConfigs, IncrementalAlterConfigs): validated, persisted, and applied
+    /// to the partitions' logs.
+    func updateConfigs(name: String, validateOnly: Bool, _ change: ([String: String]) throws -> [String: String]) throws {
+        try state.withLockedValue { topics in
+            guard let topic = topics[name] else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist.")
+            }
+            let configs = try change(topic.configs)
+            let logConfig = try TopicConfigs.validate(configs)
+            if validateOnly { return }
+            topics[name] = Topic(name: name, id: topic.id, configs: configs, partitions: topic.partitions)
+            try persist(topics)
+            for log in topic.partitions { log.config = logConfig }
+        }
+    }
+
+    /// Raises a topic's partition count (CreatePartitions); existing partitions keep their data.
+    func addPartitions(name: String, count: Int32, validateOnly: Bool) throws {
+        try state.withLockedValue { topics in
+            guard let topic = topics[name] else {
+                throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist.")
+            }
+            let current = Int32(topic.partitions.count)
+            guard count > current else {
+                throw TopicError(code: .invalidPartitions, message: count == current
+                    ? "Topic already has \(current) partitions."
+                    : "Topic currently has \(current) partitions, which is higher than the requested \(count).")
+            }
+            guard count <= 100_000 else { throw TopicError(code: .invalidPartitions, message: "Number of partitions \(count) is too large.") }
+            if validateOnly { return }
+            let logConfig = TopicConfigs.logConfig(topic.configs)
+            let added = try (current..<count).map { p in
+                try PartitionLog(directory: partitionDirectory(name, p).path, config: logConfig, clock: clock)
+            }
+            topics[name] = Topic(name: name, id: topic.id, configs: topic.configs, partitions: topic.partitions + added)
+            try persist(topics)
+        }
+    }
+
     private func persist(_ topics: [String: Topic]) throws {
         let stored = topics.values.sorted { $0.name < $1.name }.map {
             Stored(name: $0.name, id: $0.id.hexString, partitions: Int32($0.partitions.count), configs: $0.configs)
