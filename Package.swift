@@ -60,6 +60,14 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "SkeinClient",
+            dependencies: [
+                "KafkaWire", "KafkaRecords", "SkeinModel", "SkeinTransport", nioCore, nioPosix,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "SkeinNode",
             dependencies: [
                 "SkeinBroker", "SkeinTransport", "SkeinModel", nioCore, nioPosix, logging,
@@ -77,7 +85,9 @@ let package = Package(
         .executableTarget(name: "kafka-wire-fuzz", dependencies: ["KafkaWire", nioCore]),
         .executableTarget(
             name: "skein",
-            dependencies: ["KafkaWire", "KafkaRecords", "SkeinModel", "SkeinNode", nioCore, argumentParser, logging]
+            dependencies: [
+                "KafkaWire", "KafkaRecords", "SkeinModel", "SkeinNode", "SkeinClient", nioCore, argumentParser, logging,
+            ]
         ),
 
         // MARK: tests
@@ -88,6 +98,13 @@ let package = Package(
         ),
         .testTarget(name: "KafkaRecordsTests", dependencies: ["KafkaRecords", nioCore]),
         .testTarget(name: "KafkaWireGeneratorTests", dependencies: ["KafkaWireGenerator"]),
+        .testTarget(
+            name: "SkeinClientTests",
+            dependencies: [
+                "SkeinClient", "SkeinNode", "SkeinTransport", "KafkaWire", "KafkaRecords", "SkeinModel", nioCore,
+                nioPosix, logging,
+            ]
+        ),
         .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage", "SkeinModel", "KafkaRecords", nioCore]),
         .testTarget(
             name: "SkeinTransportTests",

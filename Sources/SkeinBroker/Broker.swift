@@ -17,7 +17,8 @@ public struct SystemClock: SkeinModel.Clock {
 /// One node serving the Kafka API from its local logs. Request handling is `KafkaRequestHandling`; the
 /// handlers live in extensions, one file per group of APIs.
 public final class Broker: KafkaRequestHandling, Sendable {
-    public let config: BrokerConfig
+    public var config: BrokerConfig { configBox.withLockedValue { $0 } }
+    private let configBox: NIOLockedValueBox<BrokerConfig>
     let topics: TopicRegistry
     let logger: Logger
     let clock: any SkeinModel.Clock
@@ -25,7 +26,7 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let fetchWaiters = FetchWaiters()
 
     public init(config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock()) throws {
-        self.config = config
+        self.configBox = NIOLockedValueBox(config)
         self.logger = logger
         self.clock = clock
         self.topics = try TopicRegistry(dataDirectory: config.dataDirectory, clock: clock, logger: logger)
@@ -33,6 +34,14 @@ public final class Broker: KafkaRequestHandling, Sendable {
 
     func recordBytesIn(_ n: Int) { metrics.add(bytesIn: n) }
     func recordBytesOut(_ n: Int) { metrics.add(bytesOut: n) }
+
+    /// The address clients are told to use, once the listener is bound (a configured port 0 is only known then).
+    public func setAdvertisedListener(host: String, port: Int32) {
+        configBox.withLockedValue {
+            $0.advertisedHost = host
+            $0.advertisedPort = port
+        }
+    }
 
     public func shutdown() {
         topics.closeAll()

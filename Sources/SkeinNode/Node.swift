@@ -42,6 +42,9 @@ public final class Node: Sendable {
                         idleTimeout: .milliseconds(config.idleTimeoutMs)),
                     group: group, handler: broker, logger: logger)
                 logger.info("Kafka listener up", metadata: ["name": "\(l.name)", "address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
+                if bound.isEmpty, l.advertisedPort == 0, let port = listener.localAddress?.port {
+                    broker.setAdvertisedListener(host: l.advertisedHost, port: Int32(port))
+                }
                 bound.append(listener)
             }
             var http: MetricsServer?

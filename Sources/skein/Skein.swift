@@ -6,6 +6,6 @@ struct Skein: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skein",
         abstract: "Skein: a Kafka-compatible event streaming cluster.",
-        subcommands: [NodeCommand.self, Bench.self]
+        subcommands: [NodeCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, Bench.self]
     )
 }
