@@ -80,7 +80,8 @@ def produce(bootstrap, topic, records, size, acks):
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # keep it alive until the future resolves
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     p = Producer({"bootstrap.servers": bootstrap, "acks": str(acks), "linger.ms": 5, "batch.size": 1_000_000,
                   "queue.buffering.max.kbytes": 1_048_576, "queue.buffering.max.messages": 1_000_000,
                   "compression.type": "none", "enable.idempotence": False})
