@@ -18,6 +18,9 @@ def test_topic_verbs_produce_and_consume(node, topic_name):
     again = skein(node, "topic", "create", topic_name)
     assert again.returncode == 1 and "TOPIC_ALREADY_EXISTS" in again.stderr
     assert topic_name in skein(node, "topic", "list").stdout
+    before_verb = subprocess.run([skein_binary(), "--brokers", node.bootstrap, "topic", "list"], capture_output=True,
+                                 text=True, timeout=60, env={k: v for k, v in os.environ.items() if k != "SKEIN_BROKERS"})
+    assert topic_name in before_verb.stdout, before_verb.stderr
     described = skein(node, "topic", "describe", topic_name)
     assert "retention.ms=3600000" in described.stdout
 
