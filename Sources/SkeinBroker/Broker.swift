@@ -120,3 +120,16 @@ extension Broker {
         }
     }
 }
+
+extension Broker {
+    /// Kafka's error code and message for anything a handler throws: refusals carry their own code, storage
+    /// errors map to theirs, anything else is UNKNOWN_SERVER_ERROR.
+    static func kafkaError(_ error: any Error) -> (code: KafkaErrorCode, message: String) {
+        switch error {
+        case let e as TopicError: return (e.code, e.message)
+        case let e as ProduceError: return (e.code, e.message)
+        case let e as StorageError: return (e.kafkaErrorCode, e.description)
+        default: return (.unknownServerError, "\(error)")
+        }
+    }
+}

@@ -103,12 +103,10 @@ extension Broker {
                     configs[c.name] = value
                 }
                 try topics.updateConfigs(name: resource.resourceName, validateOnly: request.validateOnly) { _ in configs }
-            } catch let e as TopicError {
-                result.errorCode = e.code.rawValue
-                result.errorMessage = e.message
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                let (code, message) = Self.kafkaError(error)
+                result.errorCode = code.rawValue
+                result.errorMessage = message
             }
             response.responses.append(result)
         }
@@ -154,12 +152,10 @@ extension Broker {
                     }
                     return configs
                 }
-            } catch let e as TopicError {
-                result.errorCode = e.code.rawValue
-                result.errorMessage = e.message
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                let (code, message) = Self.kafkaError(error)
+                result.errorCode = code.rawValue
+                result.errorMessage = message
             }
             response.responses.append(result)
         }
@@ -187,12 +183,10 @@ extension Broker {
                     }
                 }
                 try topics.addPartitions(name: t.name, count: t.count, validateOnly: request.validateOnly)
-            } catch let e as TopicError {
-                result.errorCode = e.code.rawValue
-                result.errorMessage = e.message
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                let (code, message) = Self.kafkaError(error)
+                result.errorCode = code.rawValue
+                result.errorMessage = message
             }
             response.results.append(result)
         }
@@ -206,12 +200,11 @@ extension Broker {
             let topic = topics.topic(named: t.name)
             for p in t.partitions {
                 var r = DeleteRecordsResponse.DeleteRecordsPartitionResult(partitionIndex: p.partitionIndex, lowWatermark: -1)
-                guard let topic, p.partitionIndex >= 0, Int(p.partitionIndex) < topic.partitions.count else {
+                guard let log = topic?.partition(p.partitionIndex) else {
                     r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     topicResult.partitions.append(r)
                     continue
                 }
-                let log = topic.partitions[Int(p.partitionIndex)]
                 let highWatermark = log.logEndOffset
                 let target = p.offset == -1 ? highWatermark : p.offset
                 if target < 0 || target > highWatermark {
@@ -219,10 +212,8 @@ extension Broker {
                 } else {
                     do {
                         r.lowWatermark = try log.deleteRecords(before: target)
-                    } catch let e as StorageError {
-                        r.errorCode = e.kafkaErrorCode.rawValue
                     } catch {
-                        r.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                        r.errorCode = Self.kafkaError(error).code.rawValue
                     }
                 }
                 topicResult.partitions.append(r)

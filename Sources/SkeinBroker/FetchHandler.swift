@@ -81,13 +81,12 @@ extension Broker {
                 data.lastStableOffset = -1
                 data.logStartOffset = -1
                 data.abortedTransactions = readCommitted ? [] : nil
-                guard let topic, p.partition >= 0, Int(p.partition) < topic.partitions.count else {
+                guard let log = topic?.partition(p.partition) else {
                     data.errorCode = (version >= 13 ? KafkaErrorCode.unknownTopicId : .unknownTopicOrPartition).rawValue
                     sawError = true
                     topicResponse.partitions.append(data)
                     continue
                 }
-                let log = topic.partitions[Int(p.partition)]
                 let logEnd = log.logEndOffset
                 data.highWatermark = logEnd
                 data.lastStableOffset = logEnd
@@ -108,11 +107,8 @@ extension Broker {
                         total += bytes.readableBytes
                         data.records = bytes
                     }
-                } catch let e as StorageError {
-                    data.errorCode = e.kafkaErrorCode.rawValue
-                    sawError = true
                 } catch {
-                    data.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                    data.errorCode = Self.kafkaError(error).code.rawValue
                     sawError = true
                 }
                 topicResponse.partitions.append(data)
@@ -135,7 +131,7 @@ extension Broker {
             let topic = topics.topic(named: t.name)
             for p in t.partitions {
                 var r = ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: p.partitionIndex, timestamp: -1, offset: -1)
-                guard let topic, p.partitionIndex >= 0, Int(p.partitionIndex) < topic.partitions.count else {
+                guard let log = topic?.partition(p.partitionIndex) else {
                     r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     topicResponse.partitions.append(r)
                     continue
@@ -145,7 +141,6 @@ extension Broker {
                     topicResponse.partitions.append(r)
                     continue
                 }
-                let log = topic.partitions[Int(p.partitionIndex)]
                 if version >= 4 { r.leaderEpoch = Self.leaderEpoch }
                 do {
                     switch p.timestamp {
@@ -164,10 +159,8 @@ extension Broker {
                             r.timestamp = ts
                         }
                     }
-                } catch let e as StorageError {
-                    r.errorCode = e.kafkaErrorCode.rawValue
                 } catch {
-                    r.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                    r.errorCode = Self.kafkaError(error).code.rawValue
                 }
                 topicResponse.partitions.append(r)
             }
@@ -183,13 +176,13 @@ extension Broker {
             let topic = topics.topic(named: t.topic)
             for p in t.partitions {
                 var r = OffsetForLeaderEpochResponse.EpochEndOffset(partition: p.partition, leaderEpoch: -1, endOffset: -1)
-                if let topic, p.partition >= 0, Int(p.partition) < topic.partitions.count {
+                if let log = topic?.partition(p.partition) {
                     if let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
                         r.errorCode = epochError.rawValue
                     } else if p.leaderEpoch >= Self.leaderEpoch {
                         // The only epoch is 0: it ends at the log end offset.
                         r.leaderEpoch = Self.leaderEpoch
-                        r.endOffset = topic.partitions[Int(p.partition)].logEndOffset
+                        r.endOffset = log.logEndOffset
                     }
                 } else {
                     r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue

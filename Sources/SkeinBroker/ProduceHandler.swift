@@ -22,10 +22,9 @@ extension Broker {
                 result.logStartOffset = -1
                 do {
                     guard acksValid else { throw ProduceError(.invalidRequiredAcks, "acks must be 0, 1 or -1, got \(request.acks)") }
-                    guard let topic, partitionData.index >= 0, Int(partitionData.index) < topic.partitions.count else {
+                    guard let topic, let log = topic.partition(partitionData.index) else {
                         throw ProduceError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
                     }
-                    let log = topic.partitions[Int(partitionData.index)]
                     let batches = try splitBatches(partitionData.records, version: version)
                     let timestampType: TimestampType =
                         TopicConfigs.value("message.timestamp.type", in: topic.configs) == "LogAppendTime" ? .logAppendTime : .createTime
@@ -37,18 +36,13 @@ extension Broker {
                         result.logStartOffset = last.logStartOffset
                         recordBytesIn(infos.reduce(0) { $0 + $1.sizeInBytes })
                     }
-                } catch let e as ProduceError {
-                    result.errorCode = e.code.rawValue
-                    if version >= 8 { result.errorMessage = e.message }
-                } catch let e as StorageError {
-                    result.errorCode = e.kafkaErrorCode.rawValue
-                    if version >= 8 { result.errorMessage = e.description }
-                    if e.kafkaErrorCode == .kafkaStorageError {
-                        logger.error("append failed", metadata: ["topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(e)"])
-                    }
                 } catch {
-                    result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                    if version >= 8 { result.errorMessage = "\(error)" }
+                    let (code, message) = Self.kafkaError(error)
+                    result.errorCode = code.rawValue
+                    if version >= 8 { result.errorMessage = message }
+                    if code == .kafkaStorageError || code == .unknownServerError {
+                        logger.error("append failed", metadata: ["topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(message)"])
+                    }
                 }
                 topicResponse.partitionResponses.append(result)
             }

@@ -104,14 +104,10 @@ extension Broker {
                               configSource: configs[d.name] == nil ? 5 : 1, isSensitive: false)
                     }
                 }
-            } catch let e as TopicError {
-                result.errorCode = e.code.rawValue
-                result.errorMessage = e.message
-                result.numPartitions = -1
-                result.replicationFactor = -1
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                let (code, message) = Self.kafkaError(error)
+                result.errorCode = code.rawValue
+                result.errorMessage = message
                 result.numPartitions = -1
                 result.replicationFactor = -1
             }
@@ -133,12 +129,10 @@ extension Broker {
                 let deleted = try topics.delete(name: name)
                 result.name = deleted.name
                 result.topicId = deleted.id
-            } catch let e as TopicError {
-                result.errorCode = e.code.rawValue
-                result.errorMessage = e.message
             } catch {
-                result.errorCode = KafkaErrorCode.unknownServerError.rawValue
-                result.errorMessage = "\(error)"
+                let (code, message) = Self.kafkaError(error)
+                result.errorCode = code.rawValue
+                result.errorMessage = message
             }
             response.responses.append(result)
         }

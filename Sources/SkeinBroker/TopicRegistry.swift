@@ -12,6 +12,11 @@ final class Topic: Sendable {
     let configs: [String: String]
     let partitions: [PartitionLog]
 
+    /// The log of a partition, or nil when the index is out of range.
+    func partition(_ index: Int32) -> PartitionLog? {
+        index >= 0 && Int(index) < partitions.count ? partitions[Int(index)] : nil
+    }
+
     init(name: String, id: KafkaUUID, configs: [String: String], partitions: [PartitionLog]) {
         self.name = name
         self.id = id
