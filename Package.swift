@@ -105,6 +105,13 @@ let package = Package(
                 nioPosix, logging,
             ]
         ),
+        .testTarget(
+            name: "SkeinBrokerTests",
+            dependencies: [
+                "SkeinBroker", "SkeinNode", "SkeinTransport", "KafkaWire", "KafkaRecords", "SkeinModel", nioCore, logging,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage", "SkeinModel", "KafkaRecords", nioCore]),
         .testTarget(
             name: "SkeinTransportTests",

@@ -1,0 +1,65 @@
+import SkeinNode
+import Testing
+
+@Suite struct NodeConfigTests {
+    @Test func fullConfigParses() throws {
+        let c = try NodeConfig(parsing: """
+            node_id = 3
+            cluster_id = "c1"
+            data_dir = "/tmp/x"
+            rack = "r1"
+            [[listeners]]
+            name = "PLAINTEXT"
+            host = "0.0.0.0"
+            port = 9093
+            [[listeners]]
+            name = "INTERNAL"
+            port = 9094
+            advertised_host = "node3.local"
+            advertised_port = 19094
+            [http]
+            port = 9645
+            [topics]
+            auto_create = true
+            default_partitions = 6
+            [limits]
+            message_max_bytes = 2000000
+            """)
+        #expect(c.nodeId == 3 && c.clusterId == "c1" && c.dataDirectory == "/tmp/x" && c.rack == "r1")
+        #expect(c.listeners.count == 2)
+        #expect(c.listeners[0].advertisedHost == "127.0.0.1")  // 0.0.0.0 is not an address to advertise
+        #expect(c.listeners[1].advertisedHost == "node3.local" && c.listeners[1].advertisedPort == 19094)
+        #expect(c.httpPort == 9645 && c.autoCreateTopics && c.defaultPartitions == 6 && c.messageMaxBytes == 2_000_000)
+        #expect(c.brokerConfig.advertisedPort == 9093)
+    }
+
+    @Test func minimalConfigGetsDefaults() throws {
+        let c = try NodeConfig(parsing: "node_id = 1\ndata_dir = \"d\"\n")
+        #expect(c.listeners.map(\.port) == [9092])
+        #expect(!c.autoCreateTopics && c.defaultPartitions == 1 && c.maxRequestBytes == 104_857_600)
+    }
+
+    @Test(arguments: [
+        ("data_dir = \"d\"", "node_id"),
+        ("node_id = 1", "data_dir"),
+        ("node_id = \"one\"\ndata_dir = \"d\"", "node_id"),
+        ("node_id = 1\ndata_dir = \"d\"\nnode_idd = 2", "node_idd"),
+        ("node_id = 1\ndata_dir = \"d\"\n[[listeners]]\nport = 70000", "listeners[0].port"),
+        ("node_id = 1\ndata_dir = \"d\"\n[[listeners]]\nport = 1\nhots = \"x\"", "listeners[0].hots"),
+        ("node_id = 1\ndata_dir = \"d\"\n[topics]\ndefault_partitions = 0", "topics.default_partitions"),
+        ("node_id = 1\ndata_dir = \"d\"\n[http]\nport = true", "http.port"),
+        ("node_id = 1\ndata_dir = \"d\"\n[[listeners]]\nport = 1\n[[listeners]]\nport = 2", "listeners"),
+        ("node_id = 1\ndata_dir = \"d\"\nhttp = 5", "http"),
+    ])
+    func everyErrorNamesItsKey(text: String, key: String) {
+        #expect {
+            try NodeConfig(parsing: text)
+        } throws: { error in
+            (error as? NodeConfigError)?.key == key
+        }
+    }
+
+    @Test func invalidTomlIsReported() {
+        #expect(throws: NodeConfigError.self) { try NodeConfig(parsing: "node_id = = 1") }
+    }
+}
