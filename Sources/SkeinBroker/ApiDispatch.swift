@@ -31,6 +31,8 @@ enum ServedVersions {
 /// A request handler's answer: a response message, or no response (acks=0).
 enum HandlerResult: Sendable {
     case response(any KafkaResponse)
+    /// A response whose record sets are sent from segment files (Fetch on plaintext connections).
+    case responseWithFiles(any KafkaResponse, [RecordsSplice])
     case noResponse
 }
 
@@ -71,14 +73,28 @@ extension Broker {
         }
         metrics.requestStarted(apiKey)
         let started = ContinuousClock.now
-        return dispatch(apiKey: apiKey, body: body, version: version, header: frame.header, eventLoop: eventLoop)
-            .map { result in
-                self.metrics.requestFinished(apiKey, duration: ContinuousClock.now - started)
-                switch result {
-                case .noResponse: return .noResponse
-                case .response(let response): return self.encode(response, version: version, correlationId: correlationId)
+        return dispatch(
+            apiKey: apiKey, body: body, version: version, header: frame.header, connection: connection, eventLoop: eventLoop
+        ).map { result in
+            self.metrics.requestFinished(apiKey, duration: ContinuousClock.now - started)
+            switch result {
+            case .noResponse:
+                return .noResponse
+            case .response(let response):
+                return self.encode(response, version: version, correlationId: correlationId)
+            case .responseWithFiles(let response, let splices):
+                guard case .response(let frame) = self.encode(response, version: version, correlationId: correlationId) else {
+                    return .close(reason: "response encoding failed")
+                }
+                do {
+                    return .responseParts(try FetchSplicer.splice(
+                        frame: frame, splices: splices, flexible: apiKey.isFlexible(version: version)))
+                } catch {
+                    self.logger.error("cannot splice a fetch response", metadata: ["error": "\(error)"])
+                    return .close(reason: "fetch response splicing failed: \(error)")
                 }
             }
+        }
     }
 
     func encode(_ response: any KafkaResponse, version: Int16, correlationId: Int32) -> KafkaRequestOutcome {
@@ -91,7 +107,8 @@ extension Broker {
     }
 
     func dispatch(
-        apiKey: ApiKey, body: any KafkaRequest, version: Int16, header: RequestHeader, eventLoop: any EventLoop
+        apiKey: ApiKey, body: any KafkaRequest, version: Int16, header: RequestHeader, connection: KafkaConnectionInfo,
+        eventLoop: any EventLoop
     ) -> EventLoopFuture<HandlerResult> {
         switch body {
         case is ApiVersionsRequest:
@@ -105,7 +122,7 @@ extension Broker {
         case let r as ProduceRequest:
             return eventLoop.makeSucceededFuture(handleProduce(r, version: version))
         case let r as FetchRequest:
-            return handleFetch(r, version: version, eventLoop: eventLoop)
+            return handleFetch(r, version: version, zeroCopy: connection.supportsFileRegions && zeroCopyFetch, eventLoop: eventLoop)
         case let r as ListOffsetsRequest:
             return eventLoop.makeSucceededFuture(.response(handleListOffsets(r, version: version)))
         case let r as OffsetForLeaderEpochRequest:

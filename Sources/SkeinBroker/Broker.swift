@@ -32,6 +32,7 @@ public final class Broker: KafkaRequestHandling, Sendable {
         self.topics = try TopicRegistry(dataDirectory: config.dataDirectory, clock: clock, logger: logger)
     }
 
+    var zeroCopyFetch: Bool { config.zeroCopyFetch }
     func recordBytesIn(_ n: Int) { metrics.add(bytesIn: n) }
     func recordBytesOut(_ n: Int) { metrics.add(bytesOut: n) }
 

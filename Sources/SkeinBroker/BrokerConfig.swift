@@ -18,12 +18,15 @@ public struct BrokerConfig: Sendable {
     public var messageMaxBytes: Int32
     /// Kafka's `fetch.max.bytes` (broker side): caps a fetch response.
     public var fetchMaxBytes: Int32
+    /// Send fetched batches from the segment files with sendfile where the connection allows it.
+    public var zeroCopyFetch: Bool
 
     public init(
         nodeId: BrokerId = 0, clusterId: String = "skein-local", dataDirectory: String, advertisedHost: String = "127.0.0.1",
         advertisedPort: Int32 = 9092, rack: String? = nil, autoCreateTopics: Bool = false, defaultPartitions: Int32 = 1,
-        messageMaxBytes: Int32 = 1_048_588, fetchMaxBytes: Int32 = 57_671_680
+        messageMaxBytes: Int32 = 1_048_588, fetchMaxBytes: Int32 = 57_671_680, zeroCopyFetch: Bool = true
     ) {
+        self.zeroCopyFetch = zeroCopyFetch
         self.nodeId = nodeId
         self.clusterId = clusterId
         self.dataDirectory = dataDirectory

@@ -30,7 +30,9 @@ extension Broker {
     /// maxWaitMs for minBytes. Fetch sessions (KIP-227) are not kept: a new-session request gets session id 0,
     /// which tells clients to keep sending full fetches, and an unknown session id gets
     /// FETCH_SESSION_ID_NOT_FOUND, as a Kafka broker with a full session cache answers.
-    func handleFetch(_ request: FetchRequest, version: Int16, eventLoop: any EventLoop) -> EventLoopFuture<HandlerResult> {
+    func handleFetch(
+        _ request: FetchRequest, version: Int16, zeroCopy: Bool, eventLoop: any EventLoop
+    ) -> EventLoopFuture<HandlerResult> {
         if version >= 7 && request.sessionId != 0 {
             var response = FetchResponse()
             response.errorCode = KafkaErrorCode.fetchSessionIdNotFound.rawValue
@@ -40,7 +42,7 @@ extension Broker {
         let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
         let done = NIOLockedValueBox(false)
         @Sendable func attempt(final: Bool) {
-            let (response, bytes, sawError) = readFetch(request, version: version)
+            let (response, bytes, sawError, splices) = readFetch(request, version: version, zeroCopy: zeroCopy)
             let satisfied = bytes >= Int(max(request.minBytes, 0)) || sawError || request.maxWaitMs <= 0 || NIODeadline.now() >= deadline
             if satisfied || final {
                 let first = done.withLockedValue { d -> Bool in
@@ -49,7 +51,7 @@ extension Broker {
                 }
                 if first {
                     recordBytesOut(bytes)
-                    promise.succeed(.response(response))
+                    promise.succeed(splices.isEmpty ? .response(response) : .responseWithFiles(response, splices))
                 }
             } else {
                 fetchWaiters.register { eventLoop.execute { if !done.withLockedValue({ $0 }) { attempt(final: false) } } }
@@ -65,8 +67,11 @@ extension Broker {
 
     /// One pass over the requested partitions: the response, the record bytes in it, and whether any
     /// partition answered with an error (which completes a waiting fetch at once, as in Kafka).
-    private func readFetch(_ request: FetchRequest, version: Int16) -> (FetchResponse, Int, Bool) {
+    private func readFetch(
+        _ request: FetchRequest, version: Int16, zeroCopy: Bool
+    ) -> (FetchResponse, Int, Bool, [RecordsSplice]) {
         var response = FetchResponse()
+        var splices: [RecordsSplice] = []
         let responseLimit = Int(min(version >= 3 ? request.maxBytes : Int32.max, config.fetchMaxBytes))
         var total = 0
         var sawError = false
@@ -103,9 +108,15 @@ extension Broker {
                         data.records = ByteBuffer()
                     } else {
                         let result = try log.read(fromOffset: p.fetchOffset, maxBytes: max(room, 0), maxOffset: logEnd, minOneBatch: total == 0)
-                        let bytes = try result.readBytes()
-                        total += bytes.readableBytes
-                        data.records = bytes
+                        total += result.sizeInBytes
+                        if zeroCopy && result.sizeInBytes > 0 {
+                            // Sent from the segment files by sendfile: see FetchSplicer.
+                            let splice = RecordsSplice(chunks: result.chunks, length: result.sizeInBytes)
+                            splices.append(splice)
+                            data.records = splice.marker
+                        } else {
+                            data.records = try result.readBytes()
+                        }
                     }
                 } catch {
                     data.errorCode = Self.kafkaError(error).code.rawValue
@@ -115,7 +126,7 @@ extension Broker {
             }
             response.responses.append(topicResponse)
         }
-        return (response, total, sawError)
+        return (response, total, sawError, splices)
     }
 
     /// KIP-320: a client's view of the leader epoch must match the leader's.

@@ -1,10 +1,24 @@
 import Logging
 import NIOCore
 
+/// A response frame in parts: buffers and file regions (record batches sent from the segment files with
+/// sendfile, never copied into memory). `release` runs once the parts are written or dropped, to close the
+/// file handles.
+public struct KafkaResponseParts: Sendable {
+    public var parts: [IOData]
+    public var release: @Sendable () -> Void
+    public init(parts: [IOData], release: @escaping @Sendable () -> Void) {
+        self.parts = parts
+        self.release = release
+    }
+}
+
 /// What became of one request.
 public enum KafkaRequestOutcome: Sendable {
     /// A complete response frame, size prefix included.
     case response(ByteBuffer)
+    /// A complete response frame in parts (plaintext connections only: TLS cannot send file regions).
+    case responseParts(KafkaResponseParts)
     /// No response: a Produce with acks=0.
     case noResponse
     /// The request cannot be answered (malformed, or an unsupported version of an API other than
@@ -16,9 +30,13 @@ public enum KafkaRequestOutcome: Sendable {
 public struct KafkaConnectionInfo: Sendable {
     public var remoteAddress: SocketAddress?
     public var listenerName: String
-    public init(remoteAddress: SocketAddress?, listenerName: String) {
+    /// Whether responses may carry file regions (plaintext sockets); false where bytes must pass through
+    /// user space (TLS).
+    public var supportsFileRegions: Bool
+    public init(remoteAddress: SocketAddress?, listenerName: String, supportsFileRegions: Bool = false) {
         self.remoteAddress = remoteAddress
         self.listenerName = listenerName
+        self.supportsFileRegions = supportsFileRegions
     }
 }
 
@@ -31,23 +49,25 @@ public protocol KafkaRequestHandling: Sendable {
 /// The channel handler of a Kafka connection: carries out `KafkaConnectionStateMachine`'s actions.
 public final class KafkaConnectionHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
-    public typealias OutboundIn = ByteBuffer
-    public typealias OutboundOut = ByteBuffer
+    public typealias OutboundIn = IOData
+    public typealias OutboundOut = IOData
 
     private var machine: KafkaConnectionStateMachine
     private let requestHandler: any KafkaRequestHandling
     private let listenerName: String
+    private let supportsFileRegions: Bool
     private let logger: Logger
     private var connection: KafkaConnectionInfo?
     /// Responses that are ready but wait for earlier ones.
-    private var responses: [UInt64: ByteBuffer] = [:]
+    private var responses: [UInt64: KafkaResponseParts] = [:]
     /// A read the channel asked for while reading was paused.
     private var readPending = false
 
     public init(
         requestHandler: any KafkaRequestHandling, listenerName: String, logger: Logger,
-        configuration: KafkaConnectionStateMachine.Configuration = .init()
+        configuration: KafkaConnectionStateMachine.Configuration = .init(), supportsFileRegions: Bool = false
     ) {
+        self.supportsFileRegions = supportsFileRegions
         self.machine = KafkaConnectionStateMachine(configuration: configuration)
         self.requestHandler = requestHandler
         self.listenerName = listenerName
@@ -55,7 +75,8 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     public func channelActive(context: ChannelHandlerContext) {
-        connection = KafkaConnectionInfo(remoteAddress: context.channel.remoteAddress, listenerName: listenerName)
+        connection = KafkaConnectionInfo(
+            remoteAddress: context.channel.remoteAddress, listenerName: listenerName, supportsFileRegions: supportsFileRegions)
         context.fireChannelActive()
     }
 
@@ -63,7 +84,7 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         guard let (sequence, actions) = machine.requestReceived() else { return }
         perform(actions, context: context)
-        let info = connection ?? KafkaConnectionInfo(remoteAddress: nil, listenerName: listenerName)
+        let info = connection ?? KafkaConnectionInfo(remoteAddress: nil, listenerName: listenerName, supportsFileRegions: supportsFileRegions)
         let future = requestHandler.handle(request: frame, connection: info, eventLoop: context.eventLoop)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.hop(to: context.eventLoop).whenComplete { result in
@@ -76,7 +97,14 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
         let actions: [KafkaConnectionStateMachine.Action]
         switch result {
         case .success(.response(let bytes)):
-            responses[sequence] = bytes
+            responses[sequence] = KafkaResponseParts(parts: [.byteBuffer(bytes)], release: {})
+            actions = machine.requestCompleted(sequence: sequence, writesResponse: true)
+        case .success(.responseParts(let parts)):
+            guard machine.state != .closed else {
+                parts.release()
+                return
+            }
+            responses[sequence] = parts
             actions = machine.requestCompleted(sequence: sequence, writesResponse: true)
         case .success(.noResponse):
             actions = machine.requestCompleted(sequence: sequence, writesResponse: false)
@@ -92,8 +120,15 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
         for action in actions {
             switch action {
             case .write(let sequence):
-                if let bytes = responses.removeValue(forKey: sequence) {
-                    context.write(wrapOutboundOut(bytes), promise: nil)
+                if let response = responses.removeValue(forKey: sequence) {
+                    for part in response.parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
+                    let promise = context.eventLoop.makePromise(of: Void.self)
+                    promise.futureResult.whenComplete { _ in response.release() }
+                    if let last = response.parts.last {
+                        context.write(wrapOutboundOut(last), promise: promise)
+                    } else {
+                        promise.succeed(())
+                    }
                 }
             case .flush:
                 context.flush()
@@ -106,7 +141,7 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
                 }
             case .close(let reason):
                 logger.debug("closing Kafka connection", metadata: ["reason": "\(reason)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
-                responses.removeAll()
+                releaseAll()
                 context.close(promise: nil)
             }
         }
@@ -137,9 +172,14 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
         if machine.state != .closed { readPending = false }
     }
 
+    private func releaseAll() {
+        for response in responses.values { response.release() }
+        responses.removeAll()
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         machine.channelClosed()
-        responses.removeAll()
+        releaseAll()
         context.fireChannelInactive()
     }
 }

@@ -59,7 +59,7 @@ public final class KafkaListener: Sendable {
                         ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: configuration.maxRequestSize)),
                         KafkaConnectionHandler(
                             requestHandler: handler, listenerName: configuration.name, logger: logger,
-                            configuration: connectionConfiguration),
+                            configuration: connectionConfiguration, supportsFileRegions: true),
                     ])
                 }
             }

@@ -28,12 +28,19 @@ final class ControlledHandler: KafkaRequestHandling, @unchecked Sendable {
 
 /// Counts the read() calls that get past the connection handler towards the socket.
 final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
-    typealias OutboundIn = ByteBuffer
+    typealias OutboundIn = IOData
     var reads = 0
     func read(context: ChannelHandlerContext) {
         reads += 1
         context.read()
     }
+}
+
+/// The next response written, as bytes (responses of these tests are single buffers).
+func readBytes(_ channel: EmbeddedChannel) throws -> ByteBuffer? {
+    guard let data = try channel.readOutbound(as: IOData.self) else { return nil }
+    guard case .byteBuffer(let b) = data else { return nil }
+    return b
 }
 
 @Suite struct ConnectionHandlerTests {
@@ -74,11 +81,11 @@ final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
         #expect(handler.frames.count == 3)
         handler.release(2)
         handler.release(1)
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        #expect(try readBytes(channel) == nil)
         handler.release(0)
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == Self.frame("one"))
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == Self.frame("two"))
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == Self.frame("three"))
+        #expect(try readBytes(channel) == Self.frame("one"))
+        #expect(try readBytes(channel) == Self.frame("two"))
+        #expect(try readBytes(channel) == Self.frame("three"))
         #expect(try channel.finish().isClean)
     }
 
@@ -103,7 +110,7 @@ final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
         handler.release(1, .close(reason: "unsupported version"))
         #expect(channel.isActive)
         handler.release(0)
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == Self.frame("ok"))
+        #expect(try readBytes(channel) == Self.frame("ok"))
         #expect(!channel.isActive)
     }
 
@@ -121,8 +128,54 @@ final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
         handler.release(0)
         #expect(counter.reads == 2)  // back under the limit: the held read goes through
         handler.release(1)
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == Self.frame("a"))
-        #expect(try channel.readOutbound(as: ByteBuffer.self) == Self.frame("b"))
+        #expect(try readBytes(channel) == Self.frame("a"))
+        #expect(try readBytes(channel) == Self.frame("b"))
         #expect(try channel.finish().isClean)
+    }
+}
+
+@Suite struct ResponsePartsTests {
+    final class Counter: @unchecked Sendable {
+        var value = 0
+    }
+
+    @Test func partsAreWrittenInOrderAndReleasedOnce() throws {
+        let handler = ControlledHandler()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([
+            ByteToMessageHandler(KafkaFrameDecoder()),
+            KafkaConnectionHandler(requestHandler: handler, listenerName: "t", logger: Logger(label: "t")),
+        ])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9092)).wait()
+        try channel.writeInbound(ConnectionHandlerTests.frame("a"))
+        try channel.writeInbound(ConnectionHandlerTests.frame("b"))
+        let released = Counter()
+        handler.promises[1].succeed(.responseParts(KafkaResponseParts(
+            parts: [.byteBuffer(ByteBuffer(string: "b1")), .byteBuffer(ByteBuffer(string: "b2"))],
+            release: { released.value += 1 })))
+        #expect(released.value == 0)  // waits behind "a"
+        handler.release(0)
+        #expect(try readBytes(channel) == ConnectionHandlerTests.frame("a"))
+        #expect(try readBytes(channel) == ByteBuffer(string: "b1"))
+        #expect(try readBytes(channel) == ByteBuffer(string: "b2"))
+        #expect(released.value == 1)
+        #expect(try channel.finish().isClean)
+    }
+
+    @Test func partsDroppedByACloseAreReleased() throws {
+        let handler = ControlledHandler()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([
+            ByteToMessageHandler(KafkaFrameDecoder()),
+            KafkaConnectionHandler(requestHandler: handler, listenerName: "t", logger: Logger(label: "t")),
+        ])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9092)).wait()
+        try channel.writeInbound(ConnectionHandlerTests.frame("a"))
+        try channel.writeInbound(ConnectionHandlerTests.frame("b"))
+        let released = Counter()
+        handler.promises[1].succeed(.responseParts(KafkaResponseParts(parts: [.byteBuffer(ByteBuffer(string: "b"))], release: { released.value += 1 })))
+        handler.release(0, .close(reason: "bad request"))
+        #expect(!channel.isActive)
+        #expect(released.value == 1)
     }
 }
