@@ -18,9 +18,11 @@ import Testing
         let loop = EmbeddedEventLoop()
         var correlationId: Int32 = 0
 
-        init() throws {
+        init(autoCreateTopics: Bool = false) throws {
             directory = NSTemporaryDirectory() + "skein-broker-test-\(UUID().uuidString)"
-            broker = try Broker(config: BrokerConfig(nodeId: 1, dataDirectory: directory), logger: Logger(label: "test"))
+            broker = try Broker(
+                config: BrokerConfig(nodeId: 1, dataDirectory: directory, autoCreateTopics: autoCreateTopics),
+                logger: Logger(label: "test"))
         }
 
         deinit {
@@ -158,5 +160,67 @@ import Testing
         let e = try f.response(far, version: 11)
         #expect(e.responses.first?.partitions.first?.errorCode == KafkaErrorCode.offsetOutOfRange.rawValue)
         #expect(e.responses.first?.partitions.first?.records == ByteBuffer())
+    }
+
+    @Test func autoCreateIsOffByDefaultAndConfigurable() throws {
+        let off = try Fixture()
+        let r = try off.response(MetadataRequest(topics: [.init(name: "auto")], allowAutoTopicCreation: true), version: 9)
+        #expect(r.topics.first?.errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+        let on = try Fixture(autoCreateTopics: true)
+        let created = try on.response(MetadataRequest(topics: [.init(name: "auto")], allowAutoTopicCreation: true), version: 9)
+        #expect(created.topics.first?.errorCode == 0 && created.topics.first?.partitions.count == 1)
+        // The client may still refuse auto-creation for its request.
+        let refused = try on.response(MetadataRequest(topics: [.init(name: "other")], allowAutoTopicCreation: false), version: 9)
+        #expect(refused.topics.first?.errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
+    }
+
+    @Test func createTopicsValidateOnlyCreatesNothing() throws {
+        let f = try Fixture()
+        let request = CreateTopicsRequest(topics: [.init(name: "v", numPartitions: 2, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true)
+        let r = try f.response(request, version: 7)
+        #expect(r.topics.first?.errorCode == 0 && r.topics.first?.numPartitions == 2)
+        let meta = try f.response(MetadataRequest(topics: nil), version: 9)
+        #expect(meta.topics.isEmpty)
+        let bad = CreateTopicsRequest(topics: [.init(name: "v", numPartitions: 0, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true)
+        #expect(try f.response(bad, version: 7).topics.first?.errorCode == KafkaErrorCode.invalidPartitions.rawValue)
+    }
+
+    @Test func listOffsetsByTimestampAndMaxTimestamp() throws {
+        let f = try Fixture()
+        try f.createTopic("t")
+        for (i, ts) in [Int64(1_000), 5_000, 3_000].enumerated() {
+            let batch = try RecordBatchBuilder.build(
+                records: [Record(offsetDelta: 0, key: nil, value: ByteBuffer(string: "r\(i)"))], baseTimestamp: ts)
+            _ = try f.produce("t", batch)
+        }
+        func lookup(_ timestamp: Int64) throws -> (Int64, Int64) {
+            let r = try f.response(ListOffsetsRequest(replicaId: -1, topics: [
+                .init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: timestamp)])
+            ]), version: 8)
+            let p = try #require(r.topics.first?.partitions.first)
+            return (p.offset, p.timestamp)
+        }
+        #expect(try lookup(-2).0 == 0)  // earliest
+        #expect(try lookup(-1).0 == 3)  // latest
+        #expect(try lookup(-3) == (1, 5_000))  // max timestamp
+        #expect(try lookup(2_000) == (1, 5_000))  // first record at or after 2000
+        #expect(try lookup(9_000) == (-1, -1))  // none
+    }
+
+    @Test func offsetForLeaderEpochAndDescribeCluster() throws {
+        let f = try Fixture()
+        try f.createTopic("t")
+        _ = try f.produce("t", Self.batch(["a", "b"]))
+        let r = try f.response(OffsetForLeaderEpochRequest(topics: [
+            .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 0, leaderEpoch: 0)])
+        ]), version: 4)
+        let p = try #require(r.topics.first?.partitions.first)
+        #expect(p.errorCode == 0 && p.leaderEpoch == 0 && p.endOffset == 2)
+        let fenced = try f.response(OffsetForLeaderEpochRequest(topics: [
+            .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 5, leaderEpoch: 0)])
+        ]), version: 4)
+        #expect(fenced.topics.first?.partitions.first?.errorCode == KafkaErrorCode.unknownLeaderEpoch.rawValue)
+        let cluster = try f.response(DescribeClusterRequest(), version: 1)
+        #expect(cluster.clusterId == "skein-local" && cluster.controllerId == BrokerId(1) && cluster.brokers.count == 1)
     }
 }
