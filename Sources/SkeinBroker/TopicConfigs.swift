@@ -72,6 +72,10 @@ enum TopicConfigs {
             case .string:
                 break
             }
+            // Recompressing batches to a topic-level codec is not implemented: refuse rather than ignore it.
+            if name == "compression.type" && value != "producer" {
+                throw TopicError(code: .invalidConfig, message: "Invalid value \(value) for configuration compression.type: only 'producer' (keep the producer's codec) is supported so far")
+            }
         }
         return logConfig(configs)
     }

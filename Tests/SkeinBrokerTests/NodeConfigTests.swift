@@ -1,3 +1,4 @@
+@testable import SkeinBroker
 import SkeinNode
 import Testing
 
@@ -61,5 +62,12 @@ import Testing
 
     @Test func invalidTomlIsReported() {
         #expect(throws: NodeConfigError.self) { try NodeConfig(parsing: "node_id = = 1") }
+    }
+}
+
+@Suite struct TopicConfigTests {
+    @Test func compressionTypeOtherThanProducerIsRefusedNotIgnored() {
+        #expect(throws: TopicError.self) { try TopicConfigs.validate(["compression.type": "lz4"]) }
+        #expect((try? TopicConfigs.validate(["compression.type": "producer"])) != nil)
     }
 }
