@@ -42,6 +42,8 @@ let package = Package(
             exclude: ["README.md"]
         ),
 
+        .target(name: "SkeinRaft", dependencies: ["SkeinModel"], exclude: ["README.md"]),
+
         // MARK: I/O
         .target(name: "SkeinTransport", dependencies: ["KafkaWire", nioCore, nioPosix, logging], exclude: ["README.md"]),
         .target(
@@ -91,6 +93,8 @@ let package = Package(
         ),
 
         // MARK: tests
+        .target(name: "SkeinSimulation", dependencies: ["SkeinRaft", "SkeinModel"], exclude: ["README.md"]),
+        .testTarget(name: "SkeinRaftTests", dependencies: ["SkeinRaft", "SkeinSimulation", "SkeinModel"]),
         .testTarget(
             name: "KafkaWireTests",
             dependencies: ["KafkaWire", "KafkaRecords", "KafkaWireGenerator", nioCore],
