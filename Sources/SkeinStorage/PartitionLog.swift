@@ -205,7 +205,8 @@ public final class PartitionLog: @unchecked Sendable {
     ) throws -> AppendInfo {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
-            return try appendLocked(batch, leaderEpoch: leaderEpoch, timestampType: timestampType, now: now ?? clock.nowMillis)
+            return try appendLocked(
+                try validated(batch), leaderEpoch: leaderEpoch, timestampType: timestampType, now: now ?? clock.nowMillis)
         }
     }
 
@@ -216,9 +217,10 @@ public final class PartitionLog: @unchecked Sendable {
     ) throws -> [AppendInfo] {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
-            for batch in batches { _ = try validated(batch) }
+            // Validate every batch (CRC included) once, before any is written.
+            let views = try batches.map { try validated($0) }
             let now = now ?? clock.nowMillis
-            return try batches.map { try appendLocked($0, leaderEpoch: leaderEpoch, timestampType: timestampType, now: now) }
+            return try views.map { try appendLocked($0, leaderEpoch: leaderEpoch, timestampType: timestampType, now: now) }
         }
     }
 
@@ -276,8 +278,11 @@ public final class PartitionLog: @unchecked Sendable {
         return view
     }
 
-    private func appendLocked(_ batch: ByteBuffer, leaderEpoch: Int32, timestampType: TimestampType, now: Int64) throws -> AppendInfo {
-        let view = try validated(batch)
+    /// Appends a batch that `validated` has already checked.
+    private func appendLocked(
+        _ view: RecordBatchView, leaderEpoch: Int32, timestampType: TimestampType, now: Int64
+    ) throws -> AppendInfo {
+        let batch = view.bytes
         let baseOffset = segments[segments.count - 1].nextOffset
         let headerSize = RecordBatchHeader.size
         // The rewritten header, in a small buffer of its own.
