@@ -45,10 +45,13 @@ let package = Package(
         .target(name: "SkeinRaft", dependencies: ["SkeinModel"], exclude: ["README.md"]),
 
         // MARK: I/O
-        .target(name: "SkeinTransport", dependencies: ["KafkaWire", nioCore, nioPosix, logging], exclude: ["README.md"]),
+        .target(
+            name: "SkeinTransport", dependencies: ["KafkaWire", nioCore, nioPosix, logging], exclude: ["README.md"]),
         .target(
             name: "SkeinStorage",
-            dependencies: ["SkeinModel", "KafkaRecords", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio")],
+            dependencies: [
+                "SkeinModel", "KafkaRecords", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             exclude: ["README.md"]
         ),
 
@@ -112,7 +115,8 @@ let package = Package(
         .testTarget(
             name: "SkeinBrokerTests",
             dependencies: [
-                "SkeinBroker", "SkeinNode", "SkeinTransport", "KafkaWire", "KafkaRecords", "SkeinModel", nioCore, logging,
+                "SkeinBroker", "SkeinNode", "SkeinTransport", "KafkaWire", "KafkaRecords", "SkeinModel", nioCore,
+                logging,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),

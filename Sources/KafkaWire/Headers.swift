@@ -96,7 +96,8 @@ extension KafkaResponse {
     }
 
     /// Decodes a response frame (without the size prefix) for a request of `version`.
-    public static func decodeFrame(_ frame: ByteBuffer, version: Int16) throws -> (correlationId: Int32, response: Self) {
+    public static func decodeFrame(_ frame: ByteBuffer, version: Int16) throws -> (correlationId: Int32, response: Self)
+    {
         var b = frame
         let header = try ResponseHeader(from: &b, version: Self.apiKey.responseHeaderVersion(for: version))
         let response = try Self(from: &b, version: version)

@@ -15,7 +15,8 @@ public struct WireGenerator {
     /// Loads a `kafka-protocol` folder: `messages/*.json` and the commit named in its `README.md`.
     public init(protocolDirectory: URL) throws {
         let specs = try SchemaParser.loadDirectory(protocolDirectory.appendingPathComponent("messages"))
-        let readme = (try? String(contentsOf: protocolDirectory.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+        let readme =
+            (try? String(contentsOf: protocolDirectory.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
         self.init(specs: specs, kafkaCommit: Self.commit(fromReadme: readme) ?? "unknown")
     }
 
@@ -24,7 +25,8 @@ public struct WireGenerator {
         for line in text.split(separator: "\n") where line.hasPrefix("| Commit |") {
             let pattern = try! NSRegularExpression(pattern: "[0-9a-f]{40}")
             let s = String(line)
-            if let m = pattern.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)), let r = Range(m.range, in: s) {
+            if let m = pattern.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)), let r = Range(m.range, in: s)
+            {
                 return String(s[r])
             }
         }
@@ -77,11 +79,17 @@ public struct WireGenerator {
         let files = try generate()
         let fm = FileManager.default
         var diffs: [String] = []
-        let existing = Set((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".swift") }
+        let existing = Set((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).filter {
+            $0.hasSuffix(".swift")
+        }
         for name in existing.subtracting(files.keys).sorted() { diffs.append("\(name): not generated any more") }
         for (name, text) in files.sorted(by: { $0.key < $1.key }) {
             let current = try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-            if current == nil { diffs.append("\(name): missing") } else if current != text { diffs.append("\(name): differs") }
+            if current == nil {
+                diffs.append("\(name): missing")
+            } else if current != text {
+                diffs.append("\(name): differs")
+            }
         }
         return diffs
     }
@@ -90,7 +98,8 @@ public struct WireGenerator {
 
     private func renderApiKeys() throws -> String {
         let requests = specs.filter { $0.kind == .request }.sorted { ($0.apiKey ?? 0) < ($1.apiKey ?? 0) }
-        let responses = Dictionary(uniqueKeysWithValues: specs.filter { $0.kind == .response }.map { ($0.apiKey ?? -1, $0) })
+        let responses = Dictionary(
+            uniqueKeysWithValues: specs.filter { $0.kind == .response }.map { ($0.apiKey ?? -1, $0) })
         var o: [String] = [header, "// Do not edit: run `swift run kafka-wire-gen` instead.", "", "import NIOCore", ""]
         o.append("/// Every Kafka API key with its request and response types, as defined by Kafka.")
         o.append("public enum ApiKey: Int16, CaseIterable, Sendable {")
@@ -128,7 +137,9 @@ public struct WireGenerator {
         o.append("    /// The server roles that serve this API in Kafka: `broker`, `controller`, `zkBroker`.")
         o.append("    public var listeners: [String] {")
         o.append("        switch self {")
-        for r in requests { o.append("        case .\(apiCaseName(r)): return [\(r.listeners.map(quote).joined(separator: ", "))]") }
+        for r in requests {
+            o.append("        case .\(apiCaseName(r)): return [\(r.listeners.map(quote).joined(separator: ", "))]")
+        }
         o.append("        }")
         o.append("    }")
         o.append("}")

@@ -200,7 +200,9 @@ public enum SchemaParser {
 
     public static func parse(fileName: String, contents: String) throws -> MessageSpec {
         let value = try JSONDecoder().decode(JSONValue.self, from: Data(stripComments(contents).utf8))
-        guard case .object(let obj) = value else { throw SchemaError.invalid("\(fileName): top level is not an object") }
+        guard case .object(let obj) = value else {
+            throw SchemaError.invalid("\(fileName): top level is not an object")
+        }
         guard let name = obj["name"]?.string, let kindText = obj["type"]?.string,
             let kind = MessageSpec.Kind(rawValue: kindText)
         else {
@@ -281,7 +283,9 @@ public enum SchemaParser {
                 }
                 if !f.taggedVersions.isEmpty {
                     guard let tag = f.tag else { throw SchemaError.invalid("\(where_): taggedVersions without tag") }
-                    guard tags.insert(tag).inserted else { throw SchemaError.invalid("\(where_): duplicate tag \(tag)") }
+                    guard tags.insert(tag).inserted else {
+                        throw SchemaError.invalid("\(where_): duplicate tag \(tag)")
+                    }
                     guard f.taggedVersions.highest == nil else {
                         throw SchemaError.invalid("\(where_): taggedVersions must be open-ended")
                     }
@@ -294,7 +298,9 @@ public enum SchemaParser {
                 if let name = f.type.elementStructName, f.fields == nil, spec.structNamed(name) == nil {
                     throw SchemaError.invalid("\(where_): unknown struct \(name)")
                 }
-                if f.defaultValue == "null" && !f.versions.intersection(spec.validVersions).isSubset(of: f.nullableVersions) {
+                if f.defaultValue == "null"
+                    && !f.versions.intersection(spec.validVersions).isSubset(of: f.nullableVersions)
+                {
                     throw SchemaError.invalid("\(where_): default null but not nullable in every version")
                 }
                 if let inner = f.fields { try check(inner, context: f.type.elementStructName ?? f.name) }
@@ -321,12 +327,19 @@ public enum JSONValue: Decodable, Sendable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let n = try? c.decode(Double.self) { self = .number(n) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let n = try? c.decode(Double.self) {
+            self = .number(n)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValue].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValue].self))
+        }
     }
 
     var string: String? { if case .string(let s) = self { return s } else { return nil } }

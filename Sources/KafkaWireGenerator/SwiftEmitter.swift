@@ -54,8 +54,9 @@ struct SwiftEmitter {
         case .response: protocolName = "KafkaResponse"
         case .header, .data: protocolName = "KafkaMessage"
         }
-        doc("Kafka's `\(spec.name)` (\(spec.kind.rawValue)), valid versions \(spec.validVersions), "
-            + "flexible versions \(spec.flexibleVersions).")
+        doc(
+            "Kafka's `\(spec.name)` (\(spec.kind.rawValue)), valid versions \(spec.validVersions), "
+                + "flexible versions \(spec.flexibleVersions).")
         open("public struct \(spec.name): \(protocolName)")
         renderMetadata()
         line()
@@ -74,7 +75,8 @@ struct SwiftEmitter {
         let keys = s.fields.filter(\.mapKey).map { lowerCamel($0.name) }
         var text = "A `\(s.name)` of `\(spec.name)`."
         if !keys.isEmpty {
-            text += " Kafka keys these by \(keys.map { "`\($0)`" }.joined(separator: ", ")) (mapKey):"
+            text +=
+                " Kafka keys these by \(keys.map { "`\($0)`" }.joined(separator: ", ")) (mapKey):"
                 + " at most one element per key is expected."
         }
         return text
@@ -85,12 +87,16 @@ struct SwiftEmitter {
         let lo = spec.validVersions.lowest ?? 0
         let hi = spec.validVersions.highest ?? lo
         line("public static let validVersions: ClosedRange<Int16> = \(lo)...\(hi)")
-        line("public static let lowestFlexibleVersion: Int16? = \(spec.flexibleVersions.lowest.map(String.init) ?? "nil")")
+        line(
+            "public static let lowestFlexibleVersion: Int16? = \(spec.flexibleVersions.lowest.map(String.init) ?? "nil")"
+        )
         if spec.kind == .request || spec.kind == .response {
             let key = apiCaseName(spec)
             line("public static let apiKey: ApiKey = .\(key)")
             if let dlo = spec.deprecatedVersions.lowest {
-                line("public static let deprecatedVersions: ClosedRange<Int16>? = \(dlo)...\(spec.deprecatedVersions.highest ?? hi)")
+                line(
+                    "public static let deprecatedVersions: ClosedRange<Int16>? = \(dlo)...\(spec.deprecatedVersions.highest ?? hi)"
+                )
             } else {
                 line("public static let deprecatedVersions: ClosedRange<Int16>? = nil")
             }
@@ -204,8 +210,10 @@ struct SwiftEmitter {
     }
 
     /// Emits statements that read one field value (handling nullability per version) into `target`.
-    private mutating func emitReadField(_ f: FieldSpec, into target: String, buffer: String = "buffer",
-                                        flexible flexibleOverride: String? = nil) {
+    private mutating func emitReadField(
+        _ f: FieldSpec, into target: String, buffer: String = "buffer",
+        flexible flexibleOverride: String? = nil
+    ) {
         let flex = flexibleOverride ?? flexibleExpr(f)
         let nullable = f.nullableVersions.intersection(f.versions)
         let optionalType = isOptional(f)
@@ -214,7 +222,8 @@ struct SwiftEmitter {
         case .array(let element):
             let count = "count\(swiftName(f).capitalizedFirst)"
             if nullCond == "false" {
-                line("let \(count): Int = try \(buffer).readKafkaArrayCount(flexible: \(flex), field: \(quote(f.name)))")
+                line(
+                    "let \(count): Int = try \(buffer).readKafkaArrayCount(flexible: \(flex), field: \(quote(f.name)))")
             } else {
                 line("let \(count): Int? = try \(buffer).readKafkaNullableArrayCount(flexible: \(flex))")
                 if nullCond != "true" {
@@ -326,7 +335,9 @@ struct SwiftEmitter {
             if !f.ignorable, cond(present) != "true" {
                 let c = cond(present)
                 open("if \(negate(c)), self.\(swiftName(f)) != \(defaultExpr(f))")
-                line("throw WireError.unsupportedField(message: \(quote(name)), field: \(quote(f.name)), version: version)")
+                line(
+                    "throw WireError.unsupportedField(message: \(quote(name)), field: \(quote(f.name)), version: version)"
+                )
                 close()
             }
             if positional.isEmpty { continue }
@@ -361,8 +372,10 @@ struct SwiftEmitter {
         close()
     }
 
-    private mutating func emitWriteField(_ f: FieldSpec, value: String, buffer: String = "buffer",
-                                         flexible flexibleOverride: String? = nil) {
+    private mutating func emitWriteField(
+        _ f: FieldSpec, value: String, buffer: String = "buffer",
+        flexible flexibleOverride: String? = nil
+    ) {
         let flex = flexibleOverride ?? flexibleExpr(f)
         let nullable = f.nullableVersions.intersection(f.versions)
         let nullCond = cond(nullable, within: f.versions)
@@ -412,7 +425,9 @@ struct SwiftEmitter {
         }
     }
 
-    private mutating func emitWriteScalar(_ type: FieldType, entity: String?, value: String, buffer: String, flexible: String) {
+    private mutating func emitWriteScalar(
+        _ type: FieldType, entity: String?, value: String, buffer: String, flexible: String
+    ) {
         switch type {
         case .bool: line("\(buffer).writeInteger(\(value) ? UInt8(1) : UInt8(0))")
         case .int8, .int16, .uint16, .uint32:
@@ -560,13 +575,21 @@ func quote(_ s: String) -> String {
 
 func apiCaseName(_ spec: MessageSpec) -> String {
     var n = spec.name
-    if n.hasSuffix("Request") { n.removeLast("Request".count) } else if n.hasSuffix("Response") { n.removeLast("Response".count) }
+    if n.hasSuffix("Request") {
+        n.removeLast("Request".count)
+    } else if n.hasSuffix("Response") {
+        n.removeLast("Response".count)
+    }
     return lowerCamel(n)
 }
 
 func apiBaseName(_ spec: MessageSpec) -> String {
     var n = spec.name
-    if n.hasSuffix("Request") { n.removeLast("Request".count) } else if n.hasSuffix("Response") { n.removeLast("Response".count) }
+    if n.hasSuffix("Request") {
+        n.removeLast("Request".count)
+    } else if n.hasSuffix("Response") {
+        n.removeLast("Response".count)
+    }
     return n
 }
 
@@ -575,10 +598,14 @@ func wrap(_ text: String, width: Int) -> [String] {
     var lines: [String] = []
     var current = ""
     for w in words {
-        if current.isEmpty { current = String(w) } else if current.count + 1 + w.count > width {
+        if current.isEmpty {
+            current = String(w)
+        } else if current.count + 1 + w.count > width {
             lines.append(current)
             current = String(w)
-        } else { current += " " + w }
+        } else {
+            current += " " + w
+        }
     }
     if !current.isEmpty { lines.append(current) }
     return lines

@@ -39,7 +39,9 @@ enum HandlerResult: Sendable {
 extension Broker {
     /// Kafka's order of checks: an unknown key or an unsupported version closes the connection, except
     /// ApiVersions, which answers UNSUPPORTED_VERSION in the v0 layout with the versions served.
-    public func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop) -> EventLoopFuture<KafkaRequestOutcome> {
+    public func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop)
+        -> EventLoopFuture<KafkaRequestOutcome>
+    {
         // An ApiVersions version we do not serve is answered before the rest of the header is parsed: the
         // correlation id sits at a fixed place whatever the header version, and a newer client's header may
         // carry fields we cannot know.
@@ -74,7 +76,8 @@ extension Broker {
         metrics.requestStarted(apiKey)
         let started = ContinuousClock.now
         return dispatch(
-            apiKey: apiKey, body: body, version: version, header: frame.header, connection: connection, eventLoop: eventLoop
+            apiKey: apiKey, body: body, version: version, header: frame.header, connection: connection,
+            eventLoop: eventLoop
         ).map { result in
             self.metrics.requestFinished(apiKey, duration: ContinuousClock.now - started)
             switch result {
@@ -83,12 +86,14 @@ extension Broker {
             case .response(let response):
                 return self.encode(response, version: version, correlationId: correlationId)
             case .responseWithFiles(let response, let splices):
-                guard case .response(let frame) = self.encode(response, version: version, correlationId: correlationId) else {
+                guard case .response(let frame) = self.encode(response, version: version, correlationId: correlationId)
+                else {
                     return .close(reason: "response encoding failed")
                 }
                 do {
-                    return .responseParts(try FetchSplicer.splice(
-                        frame: frame, splices: splices, flexible: apiKey.isFlexible(version: version)))
+                    return .responseParts(
+                        try FetchSplicer.splice(
+                            frame: frame, splices: splices, flexible: apiKey.isFlexible(version: version)))
                 } catch {
                     self.logger.error("cannot splice a fetch response", metadata: ["error": "\(error)"])
                     return .close(reason: "fetch response splicing failed: \(error)")
@@ -122,7 +127,8 @@ extension Broker {
         case let r as ProduceRequest:
             return eventLoop.makeSucceededFuture(handleProduce(r, version: version))
         case let r as FetchRequest:
-            return handleFetch(r, version: version, zeroCopy: connection.supportsFileRegions && zeroCopyFetch, eventLoop: eventLoop)
+            return handleFetch(
+                r, version: version, zeroCopy: connection.supportsFileRegions && zeroCopyFetch, eventLoop: eventLoop)
         case let r as ListOffsetsRequest:
             return eventLoop.makeSucceededFuture(.response(handleListOffsets(r, version: version)))
         case let r as OffsetForLeaderEpochRequest:
@@ -146,7 +152,8 @@ extension Broker {
 
     func apiVersionsResponse(errorCode: KafkaErrorCode) -> ApiVersionsResponse {
         let keys = ServedVersions.table.sorted { $0.key.rawValue < $1.key.rawValue }.map { key, range in
-            ApiVersionsResponse.ApiVersion(apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
+            ApiVersionsResponse.ApiVersion(
+                apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
         }
         return ApiVersionsResponse(errorCode: errorCode.rawValue, apiKeys: keys, throttleTimeMs: 0)
     }

@@ -69,7 +69,9 @@ public final class BrokerMetrics: Sendable {
     }
 
     func requestFinished(_ key: ApiKey, duration: Duration) {
-        let nanos = UInt64(max(0, duration.components.seconds)) * 1_000_000_000 + UInt64(max(0, duration.components.attoseconds / 1_000_000_000))
+        let nanos =
+            UInt64(max(0, duration.components.seconds)) * 1_000_000_000
+            + UInt64(max(0, duration.components.attoseconds / 1_000_000_000))
         state.withLockedValue {
             $0[key, default: PerApi()].inFlight -= 1
             $0[key, default: PerApi()].requests += 1
@@ -80,7 +82,9 @@ public final class BrokerMetrics: Sendable {
     /// (api name, requests, total seconds) for every API seen.
     public func snapshot() -> [(api: String, requests: UInt64, seconds: Double)] {
         state.withLockedValue { s in
-            s.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key.name, $0.value.requests, Double($0.value.totalNanos) / 1e9) }
+            s.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+                ($0.key.name, $0.value.requests, Double($0.value.totalNanos) / 1e9)
+            }
         }
     }
 }
@@ -112,10 +116,14 @@ extension Broker {
                 do {
                     let deleted = try log.applyRetention()
                     if deleted > 0 {
-                        logger.info("retention deleted segments", metadata: ["topic": "\(topic.name)", "partition": "\(p)", "segments": "\(deleted)"])
+                        logger.info(
+                            "retention deleted segments",
+                            metadata: ["topic": "\(topic.name)", "partition": "\(p)", "segments": "\(deleted)"])
                     }
                 } catch {
-                    logger.error("retention failed", metadata: ["topic": "\(topic.name)", "partition": "\(p)", "error": "\(error)"])
+                    logger.error(
+                        "retention failed",
+                        metadata: ["topic": "\(topic.name)", "partition": "\(p)", "error": "\(error)"])
                 }
             }
         }

@@ -22,7 +22,8 @@ public struct BrokerConfig: Sendable {
     public var zeroCopyFetch: Bool
 
     public init(
-        nodeId: BrokerId = 0, clusterId: String = "skein-local", dataDirectory: String, advertisedHost: String = "127.0.0.1",
+        nodeId: BrokerId = 0, clusterId: String = "skein-local", dataDirectory: String,
+        advertisedHost: String = "127.0.0.1",
         advertisedPort: Int32 = 9092, rack: String? = nil, autoCreateTopics: Bool = false, defaultPartitions: Int32 = 1,
         messageMaxBytes: Int32 = 1_048_588, fetchMaxBytes: Int32 = 57_671_680, zeroCopyFetch: Bool = true
     ) {

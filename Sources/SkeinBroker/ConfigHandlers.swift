@@ -61,7 +61,9 @@ extension Broker {
                     if version >= 1 {
                         entry.configSource = (own == nil ? ConfigSource.defaultConfig : .dynamicTopic).rawValue
                         if request.includeSynonyms, let own {
-                            entry.synonyms = [.init(name: d.name, value: own, source: ConfigSource.dynamicTopic.rawValue)]
+                            entry.synonyms = [
+                                .init(name: d.name, value: own, source: ConfigSource.dynamicTopic.rawValue)
+                            ]
                         }
                     }
                     if version >= 3 { entry.configType = d.configType }
@@ -70,7 +72,8 @@ extension Broker {
             case .broker?:
                 guard resource.resourceName.isEmpty || resource.resourceName == "\(config.nodeId.rawValue)" else {
                     result.errorCode = KafkaErrorCode.invalidRequest.rawValue
-                    result.errorMessage = "Unexpected broker id, expected \(config.nodeId.rawValue) or empty string, but received \(resource.resourceName)"
+                    result.errorMessage =
+                        "Unexpected broker id, expected \(config.nodeId.rawValue) or empty string, but received \(resource.resourceName)"
                     break
                 }
                 for c in brokerConfigs where wanted?.contains(c.name) ?? true {
@@ -102,7 +105,8 @@ extension Broker {
                     guard let value = c.value else { continue }
                     configs[c.name] = value
                 }
-                try topics.updateConfigs(name: resource.resourceName, validateOnly: request.validateOnly) { _ in configs }
+                try topics.updateConfigs(name: resource.resourceName, validateOnly: request.validateOnly) { _ in configs
+                }
             } catch {
                 let (code, message) = Self.kafkaError(error)
                 result.errorCode = code.rawValue
@@ -129,14 +133,17 @@ extension Broker {
                         switch c.configOperation {
                         case 0:  // SET
                             guard let value = c.value else {
-                                throw TopicError(code: .invalidRequest, message: "Null value not supported for: \(c.name)")
+                                throw TopicError(
+                                    code: .invalidRequest, message: "Null value not supported for: \(c.name)")
                             }
                             configs[c.name] = value
                         case 1:  // DELETE
                             configs[c.name] = nil
                         case 2, 3:  // APPEND, SUBTRACT: list configs only
                             guard case .list = d.kind else {
-                                throw TopicError(code: .invalidConfig, message: "Config value append is not allowed for config key: \(c.name)")
+                                throw TopicError(
+                                    code: .invalidConfig,
+                                    message: "Config value append is not allowed for config key: \(c.name)")
                             }
                             var items = (configs[c.name] ?? d.defaultValue).split(separator: ",").map(String.init)
                             let values = (c.value ?? "").split(separator: ",").map(String.init)
@@ -147,7 +154,8 @@ extension Broker {
                             }
                             configs[c.name] = items.joined(separator: ",")
                         default:
-                            throw TopicError(code: .invalidRequest, message: "Unknown config operation \(c.configOperation)")
+                            throw TopicError(
+                                code: .invalidRequest, message: "Unknown config operation \(c.configOperation)")
                         }
                     }
                     return configs
@@ -166,7 +174,9 @@ extension Broker {
         switch ConfigResourceType(rawValue: type) {
         case .topic?: return
         case .broker?, .brokerLogger?:
-            throw TopicError(code: .invalidRequest, message: "Broker configs are static in this version; set them in the node's config file.")
+            throw TopicError(
+                code: .invalidRequest,
+                message: "Broker configs are static in this version; set them in the node's config file.")
         default:
             throw TopicError(code: .invalidRequest, message: "Unsupported resource type \(type)")
         }
@@ -179,7 +189,9 @@ extension Broker {
             do {
                 if let assignments = t.assignments {
                     for a in assignments where a.brokerIds != [config.nodeId] {
-                        throw TopicError(code: .invalidReplicaAssignment, message: "Replica assignment \(a.brokerIds) names brokers other than \(config.nodeId)")
+                        throw TopicError(
+                            code: .invalidReplicaAssignment,
+                            message: "Replica assignment \(a.brokerIds) names brokers other than \(config.nodeId)")
                     }
                 }
                 try topics.addPartitions(name: t.name, count: t.count, validateOnly: request.validateOnly)
@@ -199,7 +211,8 @@ extension Broker {
             var topicResult = DeleteRecordsResponse.DeleteRecordsTopicResult(name: t.name)
             let topic = topics.topic(named: t.name)
             for p in t.partitions {
-                var r = DeleteRecordsResponse.DeleteRecordsPartitionResult(partitionIndex: p.partitionIndex, lowWatermark: -1)
+                var r = DeleteRecordsResponse.DeleteRecordsPartitionResult(
+                    partitionIndex: p.partitionIndex, lowWatermark: -1)
                 guard let log = topic?.partition(p.partitionIndex) else {
                     r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     topicResult.partitions.append(r)

@@ -43,7 +43,9 @@ extension Broker {
         let done = NIOLockedValueBox(false)
         @Sendable func attempt(final: Bool) {
             let (response, bytes, sawError, splices) = readFetch(request, version: version, zeroCopy: zeroCopy)
-            let satisfied = bytes >= Int(max(request.minBytes, 0)) || sawError || request.maxWaitMs <= 0 || NIODeadline.now() >= deadline
+            let satisfied =
+                bytes >= Int(max(request.minBytes, 0)) || sawError || request.maxWaitMs <= 0
+                || NIODeadline.now() >= deadline
             if satisfied || final {
                 let first = done.withLockedValue { d -> Bool in
                     defer { d = true }
@@ -54,7 +56,9 @@ extension Broker {
                     promise.succeed(splices.isEmpty ? .response(response) : .responseWithFiles(response, splices))
                 }
             } else {
-                fetchWaiters.register { eventLoop.execute { if !done.withLockedValue({ $0 }) { attempt(final: false) } } }
+                fetchWaiters.register {
+                    eventLoop.execute { if !done.withLockedValue({ $0 }) { attempt(final: false) } }
+                }
             }
         }
         attempt(final: false)
@@ -78,7 +82,8 @@ extension Broker {
         let readCommitted = version >= 4 && request.isolationLevel == 1
         for fetchTopic in request.topics {
             let topic = version >= 13 ? topics.topic(id: fetchTopic.topicId) : topics.topic(named: fetchTopic.topic)
-            var topicResponse = FetchResponse.FetchableTopicResponse(topic: fetchTopic.topic, topicId: fetchTopic.topicId)
+            var topicResponse = FetchResponse.FetchableTopicResponse(
+                topic: fetchTopic.topic, topicId: fetchTopic.topicId)
             for p in fetchTopic.partitions {
                 // Records are never null, even with an error: librdkafka refuses a null record set.
                 var data = FetchResponse.PartitionData(partitionIndex: p.partition, records: ByteBuffer())
@@ -107,7 +112,9 @@ extension Broker {
                     if p.fetchOffset == logEnd || room <= 0 && total > 0 {
                         data.records = ByteBuffer()
                     } else {
-                        let result = try log.read(fromOffset: p.fetchOffset, maxBytes: max(room, 0), maxOffset: logEnd, minOneBatch: total == 0)
+                        let result = try log.read(
+                            fromOffset: p.fetchOffset, maxBytes: max(room, 0), maxOffset: logEnd,
+                            minOneBatch: total == 0)
                         total += result.sizeInBytes
                         if zeroCopy && result.sizeInBytes > 0 {
                             // Sent from the segment files by sendfile: see FetchSplicer.
@@ -141,7 +148,8 @@ extension Broker {
             var topicResponse = ListOffsetsResponse.ListOffsetsTopicResponse(name: t.name)
             let topic = topics.topic(named: t.name)
             for p in t.partitions {
-                var r = ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: p.partitionIndex, timestamp: -1, offset: -1)
+                var r = ListOffsetsResponse.ListOffsetsPartitionResponse(
+                    partitionIndex: p.partitionIndex, timestamp: -1, offset: -1)
                 guard let log = topic?.partition(p.partitionIndex) else {
                     r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     topicResponse.partitions.append(r)
@@ -186,7 +194,8 @@ extension Broker {
             var topicResult = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult(topic: t.topic)
             let topic = topics.topic(named: t.topic)
             for p in t.partitions {
-                var r = OffsetForLeaderEpochResponse.EpochEndOffset(partition: p.partition, leaderEpoch: -1, endOffset: -1)
+                var r = OffsetForLeaderEpochResponse.EpochEndOffset(
+                    partition: p.partition, leaderEpoch: -1, endOffset: -1)
                 if let log = topic?.partition(p.partition) {
                     if let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
                         r.errorCode = epochError.rawValue

@@ -49,16 +49,19 @@ enum FetchSplicer {
                 sizeDelta += prefix.readableBytes + s.length - oldPrefixLength - 16
                 parts.append(.byteBuffer(prefix))
                 for chunk in s.chunks {
-                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try chunk.file.duplicateDescriptor())
+                    let handle = NIOFileHandle(
+                        _deprecatedTakingOwnershipOfDescriptor: try chunk.file.duplicateDescriptor())
                     handles.append(handle)
                     let start = Int(chunk.position)
-                    parts.append(.fileRegion(FileRegion(fileHandle: handle, readerIndex: start, endIndex: start + chunk.length)))
+                    parts.append(
+                        .fileRegion(FileRegion(fileHandle: handle, readerIndex: start, endIndex: start + chunk.length)))
                 }
                 cursor = at + 16
             }
             parts.append(.byteBuffer(frame.getSlice(at: cursor, length: frame.writerIndex - cursor)!))
             // The frame's size prefix counts the real records.
-            guard case .byteBuffer(var first) = parts[0], let size: Int32 = first.getInteger(at: first.readerIndex) else {
+            guard case .byteBuffer(var first) = parts[0], let size: Int32 = first.getInteger(at: first.readerIndex)
+            else {
                 throw WireError.truncated
             }
             first.setInteger(Int32(Int(size) + sizeDelta), at: first.readerIndex)

@@ -21,13 +21,16 @@ extension Broker {
                 result.logAppendTimeMs = -1
                 result.logStartOffset = -1
                 do {
-                    guard acksValid else { throw ProduceError(.invalidRequiredAcks, "acks must be 0, 1 or -1, got \(request.acks)") }
+                    guard acksValid else {
+                        throw ProduceError(.invalidRequiredAcks, "acks must be 0, 1 or -1, got \(request.acks)")
+                    }
                     guard let topic, let log = topic.partition(partitionData.index) else {
                         throw ProduceError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
                     }
                     let batches = try splitBatches(partitionData.records, version: version)
                     let timestampType: TimestampType =
-                        TopicConfigs.value("message.timestamp.type", in: topic.configs) == "LogAppendTime" ? .logAppendTime : .createTime
+                        TopicConfigs.value("message.timestamp.type", in: topic.configs) == "LogAppendTime"
+                        ? .logAppendTime : .createTime
                     let infos = try log.appendMany(batches, leaderEpoch: 0, timestampType: timestampType)
                     appended = true
                     if let first = infos.first, let last = infos.last {
@@ -41,7 +44,12 @@ extension Broker {
                     result.errorCode = code.rawValue
                     if version >= 8 { result.errorMessage = message }
                     if code == .kafkaStorageError || code == .unknownServerError {
-                        logger.error("append failed", metadata: ["topic": "\(topicData.name)", "partition": "\(partitionData.index)", "error": "\(message)"])
+                        logger.error(
+                            "append failed",
+                            metadata: [
+                                "topic": "\(topicData.name)", "partition": "\(partitionData.index)",
+                                "error": "\(message)",
+                            ])
                     }
                 }
                 topicResponse.partitionResponses.append(result)
@@ -63,7 +71,10 @@ extension Broker {
         var batches: [ByteBuffer] = []
         while let view = iterator.next() {
             if view.header.producerId.rawValue >= 0 {
-                throw ProduceError(.unknownProducerId, "Producer id \(view.header.producerId) was not issued by this cluster; idempotent and transactional producers are not supported yet.")
+                throw ProduceError(
+                    .unknownProducerId,
+                    "Producer id \(view.header.producerId) was not issued by this cluster; idempotent and transactional producers are not supported yet."
+                )
             }
             batches.append(view.bytes)
         }
@@ -74,8 +85,9 @@ extension Broker {
             throw ProduceError(.corruptMessage, "The record batch is truncated or its length is invalid.")
         case let other?:
             // A legacy message set (magic 0 or 1) or an unknown magic.
-            throw ProduceError(version < 3 ? .unsupportedForMessageFormat : .invalidRecord,
-                               "Produce requests must contain record batches of magic 2 (\(other)).")
+            throw ProduceError(
+                version < 3 ? .unsupportedForMessageFormat : .invalidRecord,
+                "Produce requests must contain record batches of magic 2 (\(other)).")
         }
         return batches
     }

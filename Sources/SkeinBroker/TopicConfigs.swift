@@ -17,7 +17,9 @@ enum TopicConfigs {
     /// The topic configs Kafka defines (KafkaConfig/LogConfig at 3.9), with their defaults.
     static let definitions: [Definition] = [
         .init(name: "cleanup.policy", defaultValue: "delete", kind: .list(["delete", "compact"])),
-        .init(name: "compression.type", defaultValue: "producer", kind: .choice(["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])),
+        .init(
+            name: "compression.type", defaultValue: "producer",
+            kind: .choice(["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])),
         .init(name: "delete.retention.ms", defaultValue: "86400000", kind: .long(min: 0)),
         .init(name: "file.delete.delay.ms", defaultValue: "60000", kind: .long(min: 0)),
         .init(name: "flush.messages", defaultValue: "9223372036854775807", kind: .long(min: 1)),
@@ -27,7 +29,8 @@ enum TopicConfigs {
         .init(name: "max.message.bytes", defaultValue: "1048588", kind: .int(min: 0)),
         .init(name: "message.timestamp.after.max.ms", defaultValue: "9223372036854775807", kind: .long(min: 0)),
         .init(name: "message.timestamp.before.max.ms", defaultValue: "9223372036854775807", kind: .long(min: 0)),
-        .init(name: "message.timestamp.type", defaultValue: "CreateTime", kind: .choice(["CreateTime", "LogAppendTime"])),
+        .init(
+            name: "message.timestamp.type", defaultValue: "CreateTime", kind: .choice(["CreateTime", "LogAppendTime"])),
         .init(name: "min.cleanable.dirty.ratio", defaultValue: "0.5", kind: .double(min: 0, max: 1)),
         .init(name: "min.compaction.lag.ms", defaultValue: "0", kind: .long(min: 0)),
         .init(name: "min.insync.replicas", defaultValue: "1", kind: .int(min: 1)),
@@ -54,16 +57,22 @@ enum TopicConfigs {
             }
             switch d.kind {
             case .long(let min), .int(let min):
-                guard let n = Int64(value.trimmingCharacters(in: .whitespaces)) else { throw bad("Not a number of type \(d.kindName)") }
+                guard let n = Int64(value.trimmingCharacters(in: .whitespaces)) else {
+                    throw bad("Not a number of type \(d.kindName)")
+                }
                 guard n >= min else { throw bad("Value must be at least \(min)") }
                 if case .int = d.kind, n > Int64(Int32.max) { throw bad("Not a number of type INT") }
             case .double(let lo, let hi):
                 guard let x = Double(value) else { throw bad("Not a number of type DOUBLE") }
                 guard x >= lo && x <= hi else { throw bad("Value must be between \(lo) and \(hi)") }
             case .bool:
-                guard ["true", "false"].contains(value.lowercased()) else { throw bad("Expected value to be either true or false") }
+                guard ["true", "false"].contains(value.lowercased()) else {
+                    throw bad("Expected value to be either true or false")
+                }
             case .choice(let options):
-                guard options.contains(value) else { throw bad("String must be one of: \(options.joined(separator: ", "))") }
+                guard options.contains(value) else {
+                    throw bad("String must be one of: \(options.joined(separator: ", "))")
+                }
             case .list(let options):
                 let items = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
                 guard !items.isEmpty, items.allSatisfy(options.contains) else {
@@ -74,7 +83,11 @@ enum TopicConfigs {
             }
             // Recompressing batches to a topic-level codec is not implemented: refuse rather than ignore it.
             if name == "compression.type" && value != "producer" {
-                throw TopicError(code: .invalidConfig, message: "Invalid value \(value) for configuration compression.type: only 'producer' (keep the producer's codec) is supported so far")
+                throw TopicError(
+                    code: .invalidConfig,
+                    message:
+                        "Invalid value \(value) for configuration compression.type: only 'producer' (keep the producer's codec) is supported so far"
+                )
             }
         }
         return logConfig(configs)

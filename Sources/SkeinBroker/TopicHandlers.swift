@@ -18,32 +18,37 @@ extension Broker {
                     found.append(topic)
                 } else if let name = t.name, request.allowAutoTopicCreation, config.autoCreateTopics,
                     (try? topics.validateName(name)) != nil,
-                    let topic = try? topics.create(name: name, partitions: config.defaultPartitions, configs: [:], validateOnly: false)
+                    let topic = try? topics.create(
+                        name: name, partitions: config.defaultPartitions, configs: [:], validateOnly: false)
                 {
                     found.append(topic)
                 } else if t.name == nil, let topic = topics.topic(id: t.topicId) {
                     found.append(topic)
                 } else {
                     let invalid = t.name.map { (try? topics.validateName($0)) == nil } ?? false
-                    missing.append(.init(
-                        errorCode: (invalid ? KafkaErrorCode.invalidTopicException : .unknownTopicOrPartition).rawValue,
-                        name: t.name, topicId: t.topicId))
+                    missing.append(
+                        .init(
+                            errorCode: (invalid ? KafkaErrorCode.invalidTopicException : .unknownTopicOrPartition)
+                                .rawValue,
+                            name: t.name, topicId: t.topicId))
                 }
             }
             requested = found
         } else {
             requested = topics.all
         }
-        response.topics = requested.map { topic in
-            MetadataResponse.MetadataResponseTopic(
-                errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false,
-                partitions: topic.partitions.indices.map { p in
-                    .init(
-                        errorCode: 0, partitionIndex: Int32(p), leaderId: config.nodeId, leaderEpoch: 0,
-                        replicaNodes: [config.nodeId], isrNodes: [config.nodeId], offlineReplicas: [])
-                },
-                topicAuthorizedOperations: request.includeTopicAuthorizedOperations ? Self.allTopicOperations : Int32.min)
-        } + missing
+        response.topics =
+            requested.map { topic in
+                MetadataResponse.MetadataResponseTopic(
+                    errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false,
+                    partitions: topic.partitions.indices.map { p in
+                        .init(
+                            errorCode: 0, partitionIndex: Int32(p), leaderId: config.nodeId, leaderEpoch: 0,
+                            replicaNodes: [config.nodeId], isrNodes: [config.nodeId], offlineReplicas: [])
+                    },
+                    topicAuthorizedOperations: request.includeTopicAuthorizedOperations
+                        ? Self.allTopicOperations : Int32.min)
+            } + missing
         if version >= 8 && version <= 10 && request.includeClusterAuthorizedOperations {
             response.clusterAuthorizedOperations = Self.allClusterOperations
         }
@@ -54,7 +59,8 @@ extension Broker {
     /// ALTER_CONFIGS (bits 3-10 of Kafka's AclOperation codes).
     static let allTopicOperations: Int32 = 0b111_1111_1000
     /// Cluster: CREATE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE, ALTER, DESCRIBE.
-    static let allClusterOperations: Int32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
+    static let allClusterOperations: Int32 =
+        (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
 
     func handleCreateTopics(_ request: CreateTopicsRequest, version: Int16) -> CreateTopicsResponse {
         var response = CreateTopicsResponse()
@@ -63,45 +69,65 @@ extension Broker {
             var result = CreateTopicsResponse.CreatableTopicResult(name: t.name)
             do {
                 guard seen.insert(t.name).inserted else {
-                    throw TopicError(code: .invalidRequest, message: "Create topics request from client contains a duplicate topic: \(t.name)")
+                    throw TopicError(
+                        code: .invalidRequest,
+                        message: "Create topics request from client contains a duplicate topic: \(t.name)")
                 }
                 let partitions: Int32
                 if !t.assignments.isEmpty {
                     guard t.numPartitions == -1 && t.replicationFactor == -1 else {
-                        throw TopicError(code: .invalidRequest, message: "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
+                        throw TopicError(
+                            code: .invalidRequest,
+                            message:
+                                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time."
+                        )
                     }
                     let indices = t.assignments.map(\.partitionIndex).sorted()
                     guard indices == Array(0..<Int32(indices.count)) else {
-                        throw TopicError(code: .invalidReplicaAssignment, message: "Partitions should be a consecutive 0-based integer sequence")
+                        throw TopicError(
+                            code: .invalidReplicaAssignment,
+                            message: "Partitions should be a consecutive 0-based integer sequence")
                     }
                     for a in t.assignments where a.brokerIds != [config.nodeId] {
-                        throw TopicError(code: .invalidReplicaAssignment, message: "Replica assignment \(a.brokerIds) for partition \(a.partitionIndex) names brokers other than \(config.nodeId)")
+                        throw TopicError(
+                            code: .invalidReplicaAssignment,
+                            message:
+                                "Replica assignment \(a.brokerIds) for partition \(a.partitionIndex) names brokers other than \(config.nodeId)"
+                        )
                     }
                     partitions = Int32(indices.count)
                 } else {
                     partitions = t.numPartitions == -1 ? config.defaultPartitions : t.numPartitions
                     let rf = t.replicationFactor == -1 ? 1 : t.replicationFactor
-                    guard rf > 0 else { throw TopicError(code: .invalidReplicationFactor, message: "Replication factor must be larger than 0.") }
+                    guard rf > 0 else {
+                        throw TopicError(
+                            code: .invalidReplicationFactor, message: "Replication factor must be larger than 0.")
+                    }
                     guard rf <= 1 else {
-                        throw TopicError(code: .invalidReplicationFactor, message: "Replication factor: \(rf) larger than available brokers: 1.")
+                        throw TopicError(
+                            code: .invalidReplicationFactor,
+                            message: "Replication factor: \(rf) larger than available brokers: 1.")
                     }
                 }
                 var configs: [String: String] = [:]
                 for c in t.configs {
                     guard let value = c.value else {
-                        throw TopicError(code: .invalidConfig, message: "Null value not supported for topic configs: \(c.name)")
+                        throw TopicError(
+                            code: .invalidConfig, message: "Null value not supported for topic configs: \(c.name)")
                     }
                     configs[c.name] = value
                 }
-                try topics.create(name: t.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
+                try topics.create(
+                    name: t.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
                 let created = topics.topic(named: t.name)
                 result.topicId = created?.id ?? .zero
                 result.numPartitions = partitions
                 result.replicationFactor = 1
                 if version >= 5 {
                     result.configs = TopicConfigs.definitions.map { d in
-                        .init(name: d.name, value: configs[d.name] ?? d.defaultValue, readOnly: false,
-                              configSource: configs[d.name] == nil ? 5 : 1, isSensitive: false)
+                        .init(
+                            name: d.name, value: configs[d.name] ?? d.defaultValue, readOnly: false,
+                            configSource: configs[d.name] == nil ? 5 : 1, isSensitive: false)
                     }
                 }
             } catch {
@@ -125,7 +151,9 @@ extension Broker {
             var result = DeleteTopicsResponse.DeletableTopicResult(name: target.name, topicId: target.id)
             let name = target.name ?? topics.topic(id: target.id)?.name
             do {
-                guard let name else { throw TopicError(code: .unknownTopicId, message: "This server does not host this topic ID.") }
+                guard let name else {
+                    throw TopicError(code: .unknownTopicId, message: "This server does not host this topic ID.")
+                }
                 let deleted = try topics.delete(name: name)
                 result.name = deleted.name
                 result.topicId = deleted.id
@@ -142,7 +170,12 @@ extension Broker {
     func handleDescribeCluster(_ request: DescribeClusterRequest) -> DescribeClusterResponse {
         DescribeClusterResponse(
             clusterId: config.clusterId, controllerId: config.nodeId,
-            brokers: [.init(brokerId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: config.rack)],
-            clusterAuthorizedOperations: request.includeClusterAuthorizedOperations ? Self.allClusterOperations : Int32.min)
+            brokers: [
+                .init(
+                    brokerId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: config.rack
+                )
+            ],
+            clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
+                ? Self.allClusterOperations : Int32.min)
     }
 }

@@ -57,9 +57,12 @@ final class TopicRegistry: Sendable {
         var loaded: [String: Topic] = [:]
         for s in stored {
             let logs = try (0..<s.partitions).map { p in
-                try PartitionLog(directory: partitionDirectory(s.name, p).path, config: TopicConfigs.logConfig(s.configs), clock: clock)
+                try PartitionLog(
+                    directory: partitionDirectory(s.name, p).path, config: TopicConfigs.logConfig(s.configs),
+                    clock: clock)
             }
-            loaded[s.name] = Topic(name: s.name, id: KafkaUUID(parsing: s.id) ?? .zero, configs: s.configs, partitions: logs)
+            loaded[s.name] = Topic(
+                name: s.name, id: KafkaUUID(parsing: s.id) ?? .zero, configs: s.configs, partitions: logs)
         }
         state.withLockedValue { $0 = loaded }
         logger.info("loaded topics", metadata: ["count": "\(loaded.count)"])
@@ -77,18 +80,27 @@ final class TopicRegistry: Sendable {
 
     /// Kafka's rules for topic names (`Topic.validate`), plus the collision of '.' and '_'.
     func validateName(_ name: String) throws {
-        guard !name.isEmpty else { throw TopicError(code: .invalidTopicException, message: "Topic name is illegal, it can't be empty") }
+        guard !name.isEmpty else {
+            throw TopicError(code: .invalidTopicException, message: "Topic name is illegal, it can't be empty")
+        }
         guard name != "." && name != ".." else {
             throw TopicError(code: .invalidTopicException, message: "Topic name cannot be \".\" or \"..\"")
         }
         guard name.utf8.count <= 249 else {
-            throw TopicError(code: .invalidTopicException, message: "Topic name is illegal, it can't be longer than 249 characters, topic name: \(name)")
+            throw TopicError(
+                code: .invalidTopicException,
+                message: "Topic name is illegal, it can't be longer than 249 characters, topic name: \(name)")
         }
         let legal = name.utf8.allSatisfy { c in
-            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x5F || c == 0x2D
+            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x5F
+                || c == 0x2D
         }
         guard legal else {
-            throw TopicError(code: .invalidTopicException, message: "Topic name \"\(name)\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'")
+            throw TopicError(
+                code: .invalidTopicException,
+                message:
+                    "Topic name \"\(name)\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+            )
         }
     }
 
@@ -96,14 +108,21 @@ final class TopicRegistry: Sendable {
     @discardableResult
     func create(name: String, partitions: Int32, configs: [String: String], validateOnly: Bool) throws -> Topic? {
         try validateName(name)
-        guard partitions > 0 else { throw TopicError(code: .invalidPartitions, message: "Number of partitions must be larger than 0.") }
-        guard partitions <= 100_000 else { throw TopicError(code: .invalidPartitions, message: "Number of partitions \(partitions) is too large.") }
+        guard partitions > 0 else {
+            throw TopicError(code: .invalidPartitions, message: "Number of partitions must be larger than 0.")
+        }
+        guard partitions <= 100_000 else {
+            throw TopicError(code: .invalidPartitions, message: "Number of partitions \(partitions) is too large.")
+        }
         let logConfig = try TopicConfigs.validate(configs)
         return try state.withLockedValue { topics -> Topic? in
-            if topics[name] != nil { throw TopicError(code: .topicAlreadyExists, message: "Topic '\(name)' already exists.") }
+            if topics[name] != nil {
+                throw TopicError(code: .topicAlreadyExists, message: "Topic '\(name)' already exists.")
+            }
             let collapsed = name.replacingOccurrences(of: ".", with: "_")
             if let other = topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == collapsed }) {
-                throw TopicError(code: .invalidTopicException, message: "Topic '\(name)' collides with existing topic: \(other)")
+                throw TopicError(
+                    code: .invalidTopicException, message: "Topic '\(name)' collides with existing topic: \(other)")
             }
             if validateOnly { return nil }
             var rng = SystemRandomNumberGenerator()
@@ -120,7 +139,8 @@ final class TopicRegistry: Sendable {
     func delete(name: String) throws -> Topic {
         let topic = try state.withLockedValue { topics -> Topic in
             guard let topic = topics.removeValue(forKey: name) else {
-                throw TopicError(code: .unknownTopicOrPartition, message: "This server does not host this topic-partition.")
+                throw TopicError(
+                    code: .unknownTopicOrPartition, message: "This server does not host this topic-partition.")
             }
             try persist(topics)
             return topic
@@ -134,7 +154,8 @@ final class TopicRegistry: Sendable {
 
     /// Replaces a topic's configs (AlterConfigs, IncrementalAlterConfigs): validated, persisted, and applied
     /// to the partitions' logs.
-    func updateConfigs(name: String, validateOnly: Bool, _ change: ([String: String]) throws -> [String: String]) throws {
+    func updateConfigs(name: String, validateOnly: Bool, _ change: ([String: String]) throws -> [String: String]) throws
+    {
         try state.withLockedValue { topics in
             guard let topic = topics[name] else {
                 throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist.")
@@ -156,11 +177,15 @@ final class TopicRegistry: Sendable {
             }
             let current = Int32(topic.partitions.count)
             guard count > current else {
-                throw TopicError(code: .invalidPartitions, message: count == current
-                    ? "Topic already has \(current) partitions."
-                    : "Topic currently has \(current) partitions, which is higher than the requested \(count).")
+                throw TopicError(
+                    code: .invalidPartitions,
+                    message: count == current
+                        ? "Topic already has \(current) partitions."
+                        : "Topic currently has \(current) partitions, which is higher than the requested \(count).")
             }
-            guard count <= 100_000 else { throw TopicError(code: .invalidPartitions, message: "Number of partitions \(count) is too large.") }
+            guard count <= 100_000 else {
+                throw TopicError(code: .invalidPartitions, message: "Number of partitions \(count) is too large.")
+            }
             if validateOnly { return }
             let logConfig = TopicConfigs.logConfig(topic.configs)
             let added = try (current..<count).map { p in
@@ -198,7 +223,8 @@ extension KafkaUUID {
     var hexString: String { String(format: "%016llx%016llx", mostSignificantBits, leastSignificantBits) }
 
     init?(parsing hex: String) {
-        guard hex.count == 32, let hi = UInt64(hex.prefix(16), radix: 16), let lo = UInt64(hex.suffix(16), radix: 16) else {
+        guard hex.count == 32, let hi = UInt64(hex.prefix(16), radix: 16), let lo = UInt64(hex.suffix(16), radix: 16)
+        else {
             return nil
         }
         self.init(mostSignificantBits: hi, leastSignificantBits: lo)

@@ -51,7 +51,9 @@ final class MetricsHandler: ChannelInboundHandler {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: type)
             headers.add(name: "Content-Length", value: String(body.utf8.count))
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if !head.isKeepAlive { context.close(promise: nil) }
@@ -70,7 +72,8 @@ enum PrometheusText {
         let apis = broker.metrics.snapshot()
         family("skein_kafka_requests_total", "counter", "Kafka requests answered, by API.")
         for a in apis { out += "skein_kafka_requests_total{api=\"\(a.api)\"} \(a.requests)\n" }
-        family("skein_kafka_request_duration_seconds", "summary", "Time from a decoded request to its response, by API.")
+        family(
+            "skein_kafka_request_duration_seconds", "summary", "Time from a decoded request to its response, by API.")
         for a in apis {
             out += "skein_kafka_request_duration_seconds_sum{api=\"\(a.api)\"} \(a.seconds)\n"
             out += "skein_kafka_request_duration_seconds_count{api=\"\(a.api)\"} \(a.requests)\n"
@@ -87,11 +90,13 @@ enum PrometheusText {
         }
         family("skein_partition_log_end_offset", "gauge", "The next offset of each partition.")
         for p in partitions {
-            out += "skein_partition_log_end_offset{topic=\"\(p.topic)\",partition=\"\(p.partition)\"} \(p.logEndOffset)\n"
+            out +=
+                "skein_partition_log_end_offset{topic=\"\(p.topic)\",partition=\"\(p.partition)\"} \(p.logEndOffset)\n"
         }
         family("skein_partition_log_start_offset", "gauge", "The first offset of each partition.")
         for p in partitions {
-            out += "skein_partition_log_start_offset{topic=\"\(p.topic)\",partition=\"\(p.partition)\"} \(p.logStartOffset)\n"
+            out +=
+                "skein_partition_log_start_offset{topic=\"\(p.topic)\",partition=\"\(p.partition)\"} \(p.logStartOffset)\n"
         }
         return out
     }

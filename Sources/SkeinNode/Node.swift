@@ -41,7 +41,9 @@ public final class Node: Sendable {
                         name: l.name, host: l.host, port: l.port, maxRequestSize: config.maxRequestBytes,
                         idleTimeout: .milliseconds(config.idleTimeoutMs)),
                     group: group, handler: broker, logger: logger)
-                logger.info("Kafka listener up", metadata: ["name": "\(l.name)", "address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
+                logger.info(
+                    "Kafka listener up",
+                    metadata: ["name": "\(l.name)", "address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
                 if bound.isEmpty, l.advertisedPort == 0, let port = listener.localAddress?.port {
                     broker.setAdvertisedListener(host: l.advertisedHost, port: Int32(port))
                 }
@@ -49,14 +51,17 @@ public final class Node: Sendable {
             }
             var http: MetricsServer?
             if config.httpPort > 0 {
-                http = try await MetricsServer.bind(host: config.httpHost, port: config.httpPort, group: group, broker: broker)
+                http = try await MetricsServer.bind(
+                    host: config.httpHost, port: config.httpPort, group: group, broker: broker)
                 logger.info("HTTP up", metadata: ["address": "\(http?.channel.localAddress.map { "\($0)" } ?? "?")"])
             }
             // Kafka checks retention every 5 minutes (log.retention.check.interval.ms).
             let retention = group.next().scheduleRepeatedTask(initialDelay: .seconds(30), delay: .minutes(5)) { _ in
                 broker.applyRetention()
             }
-            return Node(config: config, broker: broker, listeners: bound, http: http, retention: retention, group: group, logger: logger)
+            return Node(
+                config: config, broker: broker, listeners: bound, http: http, retention: retention, group: group,
+                logger: logger)
         } catch {
             try? await group.shutdownGracefully()
             throw error

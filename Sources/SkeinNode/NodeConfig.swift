@@ -55,7 +55,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var maxRequestBytes: Int
     public var idleTimeoutMs: Int64
 
-    static let topLevelKeys: Set<String> = ["node_id", "cluster_id", "data_dir", "rack", "listeners", "http", "topics", "limits"]
+    static let topLevelKeys: Set<String> = [
+        "node_id", "cluster_id", "data_dir", "rack", "listeners", "http", "topics", "limits",
+    ]
 
     public init(parsing text: String) throws {
         let root: TOMLTable
@@ -81,18 +83,25 @@ public struct NodeConfig: Sendable, Equatable {
             for (i, item) in array.enumerated() {
                 let key = "listeners[\(i)]"
                 guard let t = item.table else { throw NodeConfigError(key: key, message: "expected a table") }
-                try Self.checkKeys(t, allowed: ["name", "host", "port", "advertised_host", "advertised_port"], prefix: key + ".")
+                try Self.checkKeys(
+                    t, allowed: ["name", "host", "port", "advertised_host", "advertised_port"], prefix: key + ".")
                 let host = try Self.string(t, "host", prefix: key + ".") ?? "127.0.0.1"
                 let port = try Self.int(t, "port", range: 0...65535, prefix: key + ".", required: true) ?? 9092
-                let advertisedHost = try Self.string(t, "advertised_host", prefix: key + ".") ?? (host == "0.0.0.0" ? "127.0.0.1" : host)
-                listeners.append(ListenerConfig(
-                    name: try Self.string(t, "name", prefix: key + ".") ?? "PLAINTEXT", host: host, port: port,
-                    advertisedHost: advertisedHost,
-                    advertisedPort: try Self.int(t, "advertised_port", range: 1...65535, prefix: key + ".") ?? port))
+                let advertisedHost =
+                    try Self.string(t, "advertised_host", prefix: key + ".") ?? (host == "0.0.0.0" ? "127.0.0.1" : host)
+                listeners.append(
+                    ListenerConfig(
+                        name: try Self.string(t, "name", prefix: key + ".") ?? "PLAINTEXT", host: host, port: port,
+                        advertisedHost: advertisedHost,
+                        advertisedPort: try Self.int(t, "advertised_port", range: 1...65535, prefix: key + ".") ?? port)
+                )
             }
         }
         if listeners.isEmpty {
-            listeners = [ListenerConfig(name: "PLAINTEXT", host: "127.0.0.1", port: 9092, advertisedHost: "127.0.0.1", advertisedPort: 9092)]
+            listeners = [
+                ListenerConfig(
+                    name: "PLAINTEXT", host: "127.0.0.1", port: 9092, advertisedHost: "127.0.0.1", advertisedPort: 9092)
+            ]
         }
         let names = listeners.map(\.name)
         if Set(names).count != names.count {
@@ -107,19 +116,29 @@ public struct NodeConfig: Sendable, Equatable {
         let topics = try Self.table(root, "topics")
         if let topics { try Self.checkKeys(topics, allowed: ["auto_create", "default_partitions"], prefix: "topics.") }
         autoCreateTopics = try topics.flatMap { try Self.bool($0, "auto_create", prefix: "topics.") } ?? false
-        defaultPartitions = Int32(try topics.flatMap { try Self.int($0, "default_partitions", range: 1...100_000, prefix: "topics.") } ?? 1)
+        defaultPartitions = Int32(
+            try topics.flatMap { try Self.int($0, "default_partitions", range: 1...100_000, prefix: "topics.") } ?? 1)
 
         let limits = try Self.table(root, "limits")
         if let limits {
-            try Self.checkKeys(limits, allowed: ["message_max_bytes", "max_request_bytes", "idle_timeout_ms"], prefix: "limits.")
+            try Self.checkKeys(
+                limits, allowed: ["message_max_bytes", "max_request_bytes", "idle_timeout_ms"], prefix: "limits.")
         }
-        messageMaxBytes = Int32(try limits.flatMap { try Self.int($0, "message_max_bytes", range: 0...Int(Int32.max), prefix: "limits.") } ?? 1_048_588)
-        maxRequestBytes = try limits.flatMap { try Self.int($0, "max_request_bytes", range: 1024...Int(Int32.max), prefix: "limits.") } ?? 104_857_600
-        idleTimeoutMs = Int64(try limits.flatMap { try Self.int($0, "idle_timeout_ms", range: 1000...Int(Int32.max), prefix: "limits.") } ?? 600_000)
+        messageMaxBytes = Int32(
+            try limits.flatMap { try Self.int($0, "message_max_bytes", range: 0...Int(Int32.max), prefix: "limits.") }
+                ?? 1_048_588)
+        maxRequestBytes =
+            try limits.flatMap {
+                try Self.int($0, "max_request_bytes", range: 1024...Int(Int32.max), prefix: "limits.")
+            } ?? 104_857_600
+        idleTimeoutMs = Int64(
+            try limits.flatMap { try Self.int($0, "idle_timeout_ms", range: 1000...Int(Int32.max), prefix: "limits.") }
+                ?? 600_000)
     }
 
     public static func load(path: String) throws -> NodeConfig {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw NodeConfigError(key: "", message: "cannot read \(path)")
         }
         return try NodeConfig(parsing: text)
@@ -129,7 +148,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var brokerConfig: BrokerConfig {
         let first = listeners[0]
         return BrokerConfig(
-            nodeId: BrokerId(nodeId), clusterId: clusterId, dataDirectory: dataDirectory, advertisedHost: first.advertisedHost,
+            nodeId: BrokerId(nodeId), clusterId: clusterId, dataDirectory: dataDirectory,
+            advertisedHost: first.advertisedHost,
             advertisedPort: Int32(first.advertisedPort), rack: rack, autoCreateTopics: autoCreateTopics,
             defaultPartitions: defaultPartitions, messageMaxBytes: messageMaxBytes)
     }
@@ -138,7 +158,8 @@ public struct NodeConfig: Sendable, Equatable {
 
     private static func checkKeys(_ t: TOMLTable, allowed: Set<String>, prefix: String) throws {
         for key in t.keys where !allowed.contains(key) {
-            throw NodeConfigError(key: prefix + key, message: "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
+            throw NodeConfigError(
+                key: prefix + key, message: "unknown key (known: \(allowed.sorted().joined(separator: ", ")))")
         }
     }
 
@@ -150,25 +171,34 @@ public struct NodeConfig: Sendable, Equatable {
 
     private static func string(_ t: TOMLTable, _ key: String, prefix: String = "") throws -> String? {
         guard let v = t[key] else { return nil }
-        guard let s = v.string else { throw NodeConfigError(key: prefix + key, message: "expected a string, got \(v.type)") }
+        guard let s = v.string else {
+            throw NodeConfigError(key: prefix + key, message: "expected a string, got \(v.type)")
+        }
         guard !s.isEmpty else { throw NodeConfigError(key: prefix + key, message: "must not be empty") }
         return s
     }
 
     private static func bool(_ t: TOMLTable, _ key: String, prefix: String = "") throws -> Bool? {
         guard let v = t[key] else { return nil }
-        guard let b = v.bool else { throw NodeConfigError(key: prefix + key, message: "expected true or false, got \(v.type)") }
+        guard let b = v.bool else {
+            throw NodeConfigError(key: prefix + key, message: "expected true or false, got \(v.type)")
+        }
         return b
     }
 
-    private static func int(_ t: TOMLTable, _ key: String, range: ClosedRange<Int>, prefix: String = "", required: Bool = false) throws -> Int? {
+    private static func int(
+        _ t: TOMLTable, _ key: String, range: ClosedRange<Int>, prefix: String = "", required: Bool = false
+    ) throws -> Int? {
         guard let v = t[key] else {
             if required { throw NodeConfigError(key: prefix + key, message: "required") }
             return nil
         }
-        guard let n = v.int else { throw NodeConfigError(key: prefix + key, message: "expected an integer, got \(v.type)") }
+        guard let n = v.int else {
+            throw NodeConfigError(key: prefix + key, message: "expected an integer, got \(v.type)")
+        }
         guard range.contains(n) else {
-            throw NodeConfigError(key: prefix + key, message: "\(n) is out of range \(range.lowerBound)...\(range.upperBound)")
+            throw NodeConfigError(
+                key: prefix + key, message: "\(n) is out of range \(range.lowerBound)...\(range.upperBound)")
         }
         return n
     }

@@ -28,15 +28,18 @@ public enum VoterSet {
         var out = [UInt8]()
         for v in voters.sorted() {
             let raw = UInt32(bitPattern: v.rawValue)
-            out += [UInt8(raw >> 24), UInt8(truncatingIfNeeded: raw >> 16), UInt8(truncatingIfNeeded: raw >> 8),
-                    UInt8(truncatingIfNeeded: raw)]
+            out += [
+                UInt8(raw >> 24), UInt8(truncatingIfNeeded: raw >> 16), UInt8(truncatingIfNeeded: raw >> 8),
+                UInt8(truncatingIfNeeded: raw),
+            ]
         }
         return out
     }
 
     public static func decode(_ bytes: [UInt8]) -> [BrokerId] {
         stride(from: 0, to: bytes.count - 3, by: 4).map { i in
-            let raw = UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8
+            let raw =
+                UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8
                 | UInt32(bytes[i + 3])
             return BrokerId(Int32(bitPattern: raw))
         }

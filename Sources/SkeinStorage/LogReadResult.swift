@@ -1,11 +1,11 @@
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An open segment `.log` file, shared by the log and every read in flight that refers to it.
@@ -50,8 +50,9 @@ public struct FileChunk: Sendable {
     public func read(into buffer: inout ByteBuffer) throws {
         let length = self.length
         try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
-            try FileIO.preadFully(file.descriptor, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]),
-                                  at: position, path: file.path)
+            try FileIO.preadFully(
+                file.descriptor, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]),
+                at: position, path: file.path)
         }
     }
 }

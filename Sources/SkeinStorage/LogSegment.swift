@@ -2,11 +2,11 @@ import KafkaRecords
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What the log needs to know of one stored batch, read from its header.
@@ -131,8 +131,9 @@ final class LogSegment {
         // Kafka's rule: an entry once more than index.interval.bytes were appended since the last one; the
         // first batch needs none (a lookup below every entry starts at position 0).
         if bytesSinceLastIndexEntry > indexIntervalBytes {
-            appendOffsetEntry(OffsetIndexEntry(
-                relativeOffset: Int32(info.baseOffset - baseOffset), position: Int32(info.position)))
+            appendOffsetEntry(
+                OffsetIndexEntry(
+                    relativeOffset: Int32(info.baseOffset - baseOffset), position: Int32(info.position)))
             maybeAppendTimeEntry()
             bytesSinceLastIndexEntry = 0
         }
@@ -146,7 +147,8 @@ final class LogSegment {
             var bytes = [UInt8](repeating: 0, count: OffsetIndexEntry.size)
             Self.encode(entry, into: &bytes, at: 0)
             let position = Int64(offsetIndex.count * OffsetIndexEntry.size)
-            do { try bytes.withUnsafeBytes { try FileIO.pwriteAll(indexFd, $0, at: position, path: indexPath) } } catch { return }
+            do { try bytes.withUnsafeBytes { try FileIO.pwriteAll(indexFd, $0, at: position, path: indexPath) } } catch
+            { return }
         }
         offsetIndex.append(entry)
     }
@@ -158,7 +160,9 @@ final class LogSegment {
             var bytes = [UInt8](repeating: 0, count: TimeIndexEntry.size)
             Self.encode(entry, into: &bytes, at: 0)
             let position = Int64(timeIndex.count * TimeIndexEntry.size)
-            do { try bytes.withUnsafeBytes { try FileIO.pwriteAll(timeIndexFd, $0, at: position, path: timeIndexPath) } } catch { return }
+            do {
+                try bytes.withUnsafeBytes { try FileIO.pwriteAll(timeIndexFd, $0, at: position, path: timeIndexPath) }
+            } catch { return }
         }
         timeIndex.append(entry)
     }
@@ -236,15 +240,18 @@ final class LogSegment {
             if pos < windowStart || pos + RecordBatchHeader.size > windowStart + windowLength {
                 let want = min(windowSize, end - pos)
                 windowLength = try window.withUnsafeMutableBytes {
-                    try FileIO.preadFully(file.descriptor, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]),
-                                          at: Int64(pos), path: logPath)
+                    try FileIO.preadFully(
+                        file.descriptor, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]),
+                        at: Int64(pos), path: logPath)
                 }
                 windowStart = pos
                 if windowLength < RecordBatchHeader.size { break }
             }
             let at = pos - windowStart
             let batchLength = Int(Self.int32(window, at + 8))
-            guard window[at + 16] == 2, batchLength >= RecordBatchHeader.size - RecordBatchHeader.logOverhead else { break }
+            guard window[at + 16] == 2, batchLength >= RecordBatchHeader.size - RecordBatchHeader.logOverhead else {
+                break
+            }
             let total = batchLength + RecordBatchHeader.logOverhead
             guard pos + total <= end else { break }
             let base = Self.int64(window, at)
@@ -291,7 +298,9 @@ final class LogSegment {
             // Make sure the chunk holds at least the next whole batch.
             var need = min(chunkSize, remaining)
             var head = [UInt8](repeating: 0, count: 12)
-            _ = try head.withUnsafeMutableBytes { try FileIO.preadFully(file.descriptor, into: $0, at: Int64(pos), path: logPath) }
+            _ = try head.withUnsafeMutableBytes {
+                try FileIO.preadFully(file.descriptor, into: $0, at: Int64(pos), path: logPath)
+            }
             let first = Int(Self.int32(head, 8)) + RecordBatchHeader.logOverhead
             if first > need && first <= remaining { need = first }
             var chunk = ByteBuffer()
@@ -307,8 +316,10 @@ final class LogSegment {
                     position: pos + consumed, size: view.sizeInBytes, baseOffset: view.baseOffset,
                     lastOffset: view.lastOffset, maxTimestamp: view.header.maxTimestamp)
                 guard view.lastOffsetDelta >= 0, info.baseOffset >= nextOffset,
-                      info.lastOffset - baseOffset <= Int64(Int32.max) else {
-                    problem = "batch at position \(info.position) has offsets \(info.baseOffset)...\(info.lastOffset), not after \(nextOffset - 1)"
+                    info.lastOffset - baseOffset <= Int64(Int32.max)
+                else {
+                    problem =
+                        "batch at position \(info.position) has offsets \(info.baseOffset)...\(info.lastOffset), not after \(nextOffset - 1)"
                     break scanning
                 }
                 didAppend(info, indexIntervalBytes: indexIntervalBytes)
@@ -317,7 +328,8 @@ final class LogSegment {
             if let stop = iterator.stop {
                 if case .partialBatch(let available) = stop {
                     if pos + consumed + available >= fileSize {
-                        problem = "incomplete batch (\(available) of the file's last bytes) at position \(pos + consumed)"
+                        problem =
+                            "incomplete batch (\(available) of the file's last bytes) at position \(pos + consumed)"
                         break scanning
                     }
                 } else {
@@ -374,21 +386,25 @@ final class LogSegment {
     /// they are missing or inconsistent (the caller then rebuilds them).
     func loadIndexes() throws -> Bool {
         guard let rawOffsets = try FileIO.readWholeFile(indexPath),
-              let rawTimes = try FileIO.readWholeFile(timeIndexPath),
-              rawOffsets.count % OffsetIndexEntry.size == 0, rawTimes.count % TimeIndexEntry.size == 0
+            let rawTimes = try FileIO.readWholeFile(timeIndexPath),
+            rawOffsets.count % OffsetIndexEntry.size == 0, rawTimes.count % TimeIndexEntry.size == 0
         else { return false }
         var offsets: [OffsetIndexEntry] = []
         for i in stride(from: 0, to: rawOffsets.count, by: OffsetIndexEntry.size) {
             let e = OffsetIndexEntry(relativeOffset: Self.int32(rawOffsets, i), position: Self.int32(rawOffsets, i + 4))
             guard e.relativeOffset >= 0, e.position >= 0, Int(e.position) < size else { return false }
-            if let last = offsets.last, e.relativeOffset <= last.relativeOffset || e.position <= last.position { return false }
+            if let last = offsets.last, e.relativeOffset <= last.relativeOffset || e.position <= last.position {
+                return false
+            }
             offsets.append(e)
         }
         var times: [TimeIndexEntry] = []
         for i in stride(from: 0, to: rawTimes.count, by: TimeIndexEntry.size) {
             let e = TimeIndexEntry(timestamp: Self.int64(rawTimes, i), relativeOffset: Self.int32(rawTimes, i + 8))
             guard e.relativeOffset >= 0 else { return false }
-            if let last = times.last, e.timestamp <= last.timestamp || e.relativeOffset < last.relativeOffset { return false }
+            if let last = times.last, e.timestamp <= last.timestamp || e.relativeOffset < last.relativeOffset {
+                return false
+            }
             times.append(e)
         }
         // A non-empty segment always has a final time entry unless no batch carries a timestamp; rebuilding is

@@ -4,11 +4,11 @@ import NIOCore
 import SkeinModel
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What `append` did with a batch: the offsets it got and the values a Produce response carries.
@@ -98,7 +98,8 @@ public final class PartitionLog: @unchecked Sendable {
         let names = try FileIO.listDirectory(directory)
         for name in names { if let base = LogSegment.parseBaseOffset(name, ext: "log") { logBases.insert(base) } }
         for name in names {
-            let orphanIndex = (LogSegment.parseBaseOffset(name, ext: "index") ?? LogSegment.parseBaseOffset(name, ext: "timeindex"))
+            let orphanIndex =
+                (LogSegment.parseBaseOffset(name, ext: "index") ?? LogSegment.parseBaseOffset(name, ext: "timeindex"))
                 .map { !logBases.contains($0) } ?? false
             if name.hasSuffix(".tmp") || orphanIndex {
                 try FileIO.unlinkFile(directory + "/" + name)
@@ -109,7 +110,9 @@ public final class PartitionLog: @unchecked Sendable {
         let checkpoint = try Self.readCheckpoint(directory: directory)
         var segments: [LogSegment] = []
         for base in logBases.sorted() { segments.append(try LogSegment.open(directory: directory, baseOffset: base)) }
-        if segments.isEmpty { segments.append(try LogSegment.create(directory: directory, baseOffset: checkpoint ?? 0, now: now)) }
+        if segments.isEmpty {
+            segments.append(try LogSegment.create(directory: directory, baseOffset: checkpoint ?? 0, now: now))
+        }
 
         // The active segment (and the one before when it is empty, as after a crash right after a roll) is
         // validated batch by batch; older segments are trusted, and only their indexes are checked.
@@ -120,7 +123,9 @@ public final class PartitionLog: @unchecked Sendable {
         for segment in segments[..<toRecover[0]] where try !segment.loadIndexes() {
             try segment.rebuildIndexesFromHeaders(indexIntervalBytes: interval)
             segment.finishTimeIndex()
-            if try segment.writeIndexFiles() { rebuilt += [segment.indexPath, segment.timeIndexPath].map(Self.baseName) }
+            if try segment.writeIndexFiles() {
+                rebuilt += [segment.indexPath, segment.timeIndexPath].map(Self.baseName)
+            }
         }
         var truncatedBytes = 0
         var reasons: [String] = []
@@ -131,9 +136,12 @@ public final class PartitionLog: @unchecked Sendable {
             if result.validBytes < result.fileBytes {
                 let dropped = result.fileBytes - result.validBytes
                 truncatedBytes += dropped
-                reasons.append("\(Self.baseName(segment.logPath)): \(result.problem ?? "invalid data") (\(dropped) bytes dropped)")
+                reasons.append(
+                    "\(Self.baseName(segment.logPath)): \(result.problem ?? "invalid data") (\(dropped) bytes dropped)")
             }
-            if try segment.writeIndexFiles() { rebuilt += [segment.indexPath, segment.timeIndexPath].map(Self.baseName) }
+            if try segment.writeIndexFiles() {
+                rebuilt += [segment.indexPath, segment.timeIndexPath].map(Self.baseName)
+            }
         }
         // A segment after a cut one would leave a gap in the offsets: drop it (it can only be the empty one).
         if toRecover.count == 2, segments[segments.count - 2].nextOffset < segments[segments.count - 1].baseOffset {
@@ -206,7 +214,8 @@ public final class PartitionLog: @unchecked Sendable {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
             return try appendLocked(
-                try validated(batch), leaderEpoch: leaderEpoch, timestampType: timestampType, now: now ?? clock.nowMillis)
+                try validated(batch), leaderEpoch: leaderEpoch, timestampType: timestampType,
+                now: now ?? clock.nowMillis)
         }
     }
 
@@ -220,7 +229,9 @@ public final class PartitionLog: @unchecked Sendable {
             // Validate every batch (CRC included) once, before any is written.
             let views = try batches.map { try validated($0) }
             let now = now ?? clock.nowMillis
-            return try views.map { try appendLocked($0, leaderEpoch: leaderEpoch, timestampType: timestampType, now: now) }
+            return try views.map {
+                try appendLocked($0, leaderEpoch: leaderEpoch, timestampType: timestampType, now: now)
+            }
         }
     }
 
@@ -259,7 +270,8 @@ public final class PartitionLog: @unchecked Sendable {
             }
             try applyFsyncPolicy(now: now)
             return AppendInfo(
-                baseOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTime: -1, maxTimestamp: maxTimestamp,
+                baseOffset: first.baseOffset, lastOffset: last.lastOffset, logAppendTime: -1,
+                maxTimestamp: maxTimestamp,
                 logStartOffset: _logStartOffset, sizeInBytes: size, recordCount: count)
         }
     }
@@ -299,12 +311,17 @@ public final class PartitionLog: @unchecked Sendable {
             header[22] |= 0x08
             LogSegment.put64(now, &header, 35)
             maxTimestamp = now
-            var crc = header.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[RecordBatchHeader.crcStart...])) }
-            crc = batch.withUnsafeReadableBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[headerSize...]), initial: crc) }
+            var crc = header.withUnsafeBytes {
+                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[RecordBatchHeader.crcStart...]))
+            }
+            crc = batch.withUnsafeReadableBytes {
+                CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[headerSize...]), initial: crc)
+            }
             LogSegment.put32(Int32(bitPattern: crc), &header, 17)
         }
         let info = BatchInfo(
-            position: 0, size: view.sizeInBytes, baseOffset: baseOffset, lastOffset: baseOffset + Int64(view.lastOffsetDelta),
+            position: 0, size: view.sizeInBytes, baseOffset: baseOffset,
+            lastOffset: baseOffset + Int64(view.lastOffsetDelta),
             maxTimestamp: maxTimestamp)
         try write(info, now: now) { segment, position in
             try header.withUnsafeBytes { head in
@@ -393,12 +410,15 @@ public final class PartitionLog: @unchecked Sendable {
     ///     first partition of a fetch, so a consumer can always make progress).
     /// - Throws: `StorageError.offsetOutOfRange` when `fromOffset` is below logStartOffset or above
     ///   logEndOffset. Reading at logEndOffset returns an empty result.
-    public func read(fromOffset: Int64, maxBytes: Int, maxOffset: Int64? = nil, minOneBatch: Bool = true) throws -> LogReadResult {
+    public func read(fromOffset: Int64, maxBytes: Int, maxOffset: Int64? = nil, minOneBatch: Bool = true) throws
+        -> LogReadResult
+    {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
             let logEndOffset = segments[segments.count - 1].nextOffset
             guard fromOffset >= _logStartOffset, fromOffset <= logEndOffset else {
-                throw StorageError.offsetOutOfRange(offset: fromOffset, logStartOffset: _logStartOffset, logEndOffset: logEndOffset)
+                throw StorageError.offsetOutOfRange(
+                    offset: fromOffset, logStartOffset: _logStartOffset, logEndOffset: logEndOffset)
             }
             var result = LogReadResult(
                 chunks: [], sizeInBytes: 0, firstOffset: nil, nextOffset: fromOffset,
@@ -413,7 +433,9 @@ public final class PartitionLog: @unchecked Sendable {
                     if info.lastOffset < target { return true }
                     if info.lastOffset >= limit { done = true; return false }
                     let first = result.sizeInBytes == 0
-                    if result.sizeInBytes + info.size > maxBytes && !(first && minOneBatch) { done = true; return false }
+                    if result.sizeInBytes + info.size > maxBytes && !(first && minOneBatch) {
+                        done = true; return false
+                    }
                     if chunkStart < 0 { chunkStart = info.position }
                     if first { result.firstOffset = info.baseOffset }
                     chunkLength += info.size
@@ -422,7 +444,8 @@ public final class PartitionLog: @unchecked Sendable {
                     return true
                 }
                 if chunkLength > 0 {
-                    result.chunks.append(FileChunk(file: segment.file, position: Int64(chunkStart), length: chunkLength))
+                    result.chunks.append(
+                        FileChunk(file: segment.file, position: Int64(chunkStart), length: chunkLength))
                 }
                 target = max(target, segment.nextOffset)
             }
@@ -453,11 +476,15 @@ public final class PartitionLog: @unchecked Sendable {
                 let from = max(segment.timeIndexLookup(timestamp) ?? segment.baseOffset, _logStartOffset)
                 var found: BatchInfo?
                 try segment.scanHeaders(from: segment.scanStart(for: from)) { info in
-                    if info.lastOffset >= _logStartOffset && info.maxTimestamp >= timestamp { found = info; return false }
+                    if info.lastOffset >= _logStartOffset && info.maxTimestamp >= timestamp {
+                        found = info; return false
+                    }
                     return true
                 }
                 guard let batch = found else { continue }
-                if let hit = try firstRecord(in: segment, batch: batch, where: { $0.timestamp >= timestamp }) { return hit }
+                if let hit = try firstRecord(in: segment, batch: batch, where: { $0.timestamp >= timestamp }) {
+                    return hit
+                }
             }
             return nil
         }
@@ -469,7 +496,8 @@ public final class PartitionLog: @unchecked Sendable {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
             var best: LogSegment?
-            for segment in segments where segment.maxTimestamp >= 0 && segment.maxTimestamp > (best?.maxTimestamp ?? -1) {
+            for segment in segments where segment.maxTimestamp >= 0 && segment.maxTimestamp > (best?.maxTimestamp ?? -1)
+            {
                 best = segment
             }
             guard let segment = best else { return nil }
@@ -499,7 +527,10 @@ public final class PartitionLog: @unchecked Sendable {
         }
         do {
             for record in try view.decodeRecords() {
-                let hit = (offset: header.baseOffset + Int64(record.offsetDelta), timestamp: header.baseTimestamp + record.timestampDelta)
+                let hit = (
+                    offset: header.baseOffset + Int64(record.offsetDelta),
+                    timestamp: header.baseTimestamp + record.timestampDelta
+                )
                 if hit.offset >= _logStartOffset && predicate(hit) { return hit }
             }
         } catch let e as RecordBatchError {
@@ -519,7 +550,8 @@ public final class PartitionLog: @unchecked Sendable {
             guard !isClosed else { throw StorageError.closed }
             let logEndOffset = segments[segments.count - 1].nextOffset
             guard offset <= logEndOffset, offset >= 0 else {
-                throw StorageError.offsetOutOfRange(offset: offset, logStartOffset: _logStartOffset, logEndOffset: logEndOffset)
+                throw StorageError.offsetOutOfRange(
+                    offset: offset, logStartOffset: _logStartOffset, logEndOffset: logEndOffset)
             }
             if offset > _logStartOffset {
                 _logStartOffset = offset

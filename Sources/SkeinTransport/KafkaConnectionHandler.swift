@@ -43,7 +43,9 @@ public struct KafkaConnectionInfo: Sendable {
 /// Handles the requests of every connection of a listener. Handling may finish on any event loop; the
 /// connection puts responses back in order.
 public protocol KafkaRequestHandling: Sendable {
-    func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop) -> EventLoopFuture<KafkaRequestOutcome>
+    func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop) -> EventLoopFuture<
+        KafkaRequestOutcome
+    >
 }
 
 /// The channel handler of a Kafka connection: carries out `KafkaConnectionStateMachine`'s actions.
@@ -76,7 +78,8 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     public func channelActive(context: ChannelHandlerContext) {
         connection = KafkaConnectionInfo(
-            remoteAddress: context.channel.remoteAddress, listenerName: listenerName, supportsFileRegions: supportsFileRegions)
+            remoteAddress: context.channel.remoteAddress, listenerName: listenerName,
+            supportsFileRegions: supportsFileRegions)
         context.fireChannelActive()
     }
 
@@ -84,7 +87,10 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         guard let (sequence, actions) = machine.requestReceived() else { return }
         perform(actions, context: context)
-        let info = connection ?? KafkaConnectionInfo(remoteAddress: nil, listenerName: listenerName, supportsFileRegions: supportsFileRegions)
+        let info =
+            connection
+            ?? KafkaConnectionInfo(
+                remoteAddress: nil, listenerName: listenerName, supportsFileRegions: supportsFileRegions)
         let future = requestHandler.handle(request: frame, connection: info, eventLoop: context.eventLoop)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.hop(to: context.eventLoop).whenComplete { result in
@@ -93,7 +99,9 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func finished(sequence: UInt64, result: Result<KafkaRequestOutcome, any Error>, context: ChannelHandlerContext) {
+    private func finished(
+        sequence: UInt64, result: Result<KafkaRequestOutcome, any Error>, context: ChannelHandlerContext
+    ) {
         let actions: [KafkaConnectionStateMachine.Action]
         switch result {
         case .success(.response(let bytes)):
@@ -140,7 +148,9 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
                     context.read()
                 }
             case .close(let reason):
-                logger.debug("closing Kafka connection", metadata: ["reason": "\(reason)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+                logger.debug(
+                    "closing Kafka connection",
+                    metadata: ["reason": "\(reason)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
                 releaseAll()
                 context.close(promise: nil)
             }

@@ -39,35 +39,35 @@ enum WireFuzz {
 }
 
 #if SKEIN_LIBFUZZER
-// SwiftPM links every executable with `main` aliased to `<module>_main`; give it one that hands control to
-// libFuzzer's driver (exported by libFuzzer since LLVM 11).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
+    // SwiftPM links every executable with `main` aliased to `<module>_main`; give it one that hands control to
+    // libFuzzer's driver (exported by libFuzzer since LLVM 11).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+    ) -> CInt
 
-@_cdecl("kafka_wire_fuzz_main")
-func kafkaWireFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
-    var count = argc
-    var arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    return LLVMFuzzerRunDriver(&count, &arguments, fuzzKafkaWire)
-}
+    @_cdecl("kafka_wire_fuzz_main")
+    func kafkaWireFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> CInt {
+        var count = argc
+        var arguments: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+        return LLVMFuzzerRunDriver(&count, &arguments, fuzzKafkaWire)
+    }
 #else
-/// Without libFuzzer: replay the files named on the command line (crash reproducers, corpus entries).
-@main
-struct Replay {
-    static func main() throws {
-        let paths = CommandLine.arguments.dropFirst()
-        if paths.isEmpty {
-            print("usage: kafka-wire-fuzz FILE...  (see docs/protocol.md for libFuzzer runs)")
-        }
-        for path in paths {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            data.withUnsafeBytes { WireFuzz.run($0) }
-            print("ok: \(path)")
+    /// Without libFuzzer: replay the files named on the command line (crash reproducers, corpus entries).
+    @main
+    struct Replay {
+        static func main() throws {
+            let paths = CommandLine.arguments.dropFirst()
+            if paths.isEmpty {
+                print("usage: kafka-wire-fuzz FILE...  (see docs/protocol.md for libFuzzer runs)")
+            }
+            for path in paths {
+                let data = try Data(contentsOf: URL(fileURLWithPath: path))
+                data.withUnsafeBytes { WireFuzz.run($0) }
+                print("ok: \(path)")
+            }
         }
     }
-}
 #endif

@@ -62,7 +62,8 @@ struct ProduceBench: AsyncParsableCommand {
         try await client.withClient { kafka in
             let existing = try await kafka.listTopics()
             if !existing.contains(topic) {
-                try await kafka.createTopic(name: topic, partitions: Int32(partitions), replicationFactor: nil, configs: [:])
+                try await kafka.createTopic(
+                    name: topic, partitions: Int32(partitions), replicationFactor: nil, configs: [:])
             }
             let partitionCount = Int32(try await kafka.describeTopic(topic).topic.partitions.count)
             // Values like application records (varied text), shared by every batch: no per-record allocation.
@@ -71,7 +72,9 @@ struct ProduceBench: AsyncParsableCommand {
             let batch: [ProducerRecord] = (0..<batchRecords).map { _ in
                 var text = ""
                 while text.utf8.count < recordSize {
-                    text += words[Int.random(in: 0..<words.count, using: &rng)] + "-\(Int.random(in: 0..<100_000, using: &rng)) "
+                    text +=
+                        words[Int.random(in: 0..<words.count, using: &rng)]
+                        + "-\(Int.random(in: 0..<100_000, using: &rng)) "
                 }
                 return ProducerRecord(key: nil, value: ByteBuffer(string: String(text.prefix(recordSize))))
             }
@@ -101,18 +104,25 @@ struct ProduceBench: AsyncParsableCommand {
                     latencies.append(latency)
                     sent = min(records, latencies.count * batchRecords)
                     let elapsed = seconds(clock.now - start)
-                    progress.update(String(format: "%d / %d records, %.1f MB/s", sent, records,
-                                           Double(sent * recordSize) / elapsed / 1e6))
+                    progress.update(
+                        String(
+                            format: "%d / %d records, %.1f MB/s", sent, records,
+                            Double(sent * recordSize) / elapsed / 1e6))
                     if next < requests { launch() }
                 }
             }
             progress.finish()
             let elapsed = seconds(clock.now - start)
-            print(String(format: "produced %d records of %d B to %@ (%d partitions, acks=%@, %@) in %.2f s",
-                         records, recordSize, topic, partitionCount, acks, compression, elapsed))
-            print(String(format: "%.1f MB/s, %.0f records/s", Double(records * recordSize) / elapsed / 1e6,
-                         Double(records) / elapsed))
-            print("request latency (\(batchRecords) records each, \(inFlight) in flight): \(Percentiles(latencies).text)")
+            print(
+                String(
+                    format: "produced %d records of %d B to %@ (%d partitions, acks=%@, %@) in %.2f s",
+                    records, recordSize, topic, partitionCount, acks, compression, elapsed))
+            print(
+                String(
+                    format: "%.1f MB/s, %.0f records/s", Double(records * recordSize) / elapsed / 1e6,
+                    Double(records) / elapsed))
+            print(
+                "request latency (\(batchRecords) records each, \(inFlight) in flight): \(Percentiles(latencies).text)")
         }
     }
 }
@@ -146,18 +156,23 @@ struct ConsumeBench: AsyncParsableCommand {
                 let pending = offsets.filter { $0.value < ends[$0.key]! }
                 if pending.isEmpty { break }
                 let t0 = clock.now
-                let fetched = try await kafka.fetch(topic: topic, offsets: pending, maxWait: .milliseconds(100), maxBytes: fetchBytes)
+                let fetched = try await kafka.fetch(
+                    topic: topic, offsets: pending, maxWait: .milliseconds(100), maxBytes: fetchBytes)
                 latencies.append(seconds(clock.now - t0) * 1000)
                 for (p, result) in fetched {
                     offsets[p] = result.nextOffset
                     count += result.records.count
                     for r in result.records { bytes += (r.value?.readableBytes ?? 0) + (r.key?.readableBytes ?? 0) }
                 }
-                progress.update(String(format: "%d records, %.1f MB/s", count, Double(bytes) / seconds(clock.now - start) / 1e6))
+                progress.update(
+                    String(format: "%d records, %.1f MB/s", count, Double(bytes) / seconds(clock.now - start) / 1e6))
             }
             progress.finish()
             let elapsed = seconds(clock.now - start)
-            print(String(format: "consumed %d records (%.1f MB) from %@ in %.2f s", count, Double(bytes) / 1e6, topic, elapsed))
+            print(
+                String(
+                    format: "consumed %d records (%.1f MB) from %@ in %.2f s", count, Double(bytes) / 1e6, topic,
+                    elapsed))
             print(String(format: "%.1f MB/s, %.0f records/s", Double(bytes) / elapsed / 1e6, Double(count) / elapsed))
             print("fetch latency: \(Percentiles(latencies).text)")
         }

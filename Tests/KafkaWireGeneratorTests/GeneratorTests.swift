@@ -8,7 +8,9 @@ import Testing
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let protocolDir: URL = {
-        if let env = ProcessInfo.processInfo.environment["SKEIN_KAFKA_PROTOCOL_DIR"] { return URL(fileURLWithPath: env) }
+        if let env = ProcessInfo.processInfo.environment["SKEIN_KAFKA_PROTOCOL_DIR"] {
+            return URL(fileURLWithPath: env)
+        }
         return root.deletingLastPathComponent().appendingPathComponent("shared/kafka-protocol")
     }()
 
@@ -45,7 +47,9 @@ import Testing
             { "apiKey": 0, "type": "request", "name": "XRequest", "validVersions": "0-3", "flexibleVersions": "2+",
               "fields": [ { "name": "A", "type": "int32", "versions": "0+", "taggedVersions": "1+", "tag": 0 } ] }
             """
-        #expect(throws: SchemaError.self) { try SchemaParser.parse(fileName: "x.json", contents: taggedOutsideFlexible) }
+        #expect(throws: SchemaError.self) {
+            try SchemaParser.parse(fileName: "x.json", contents: taggedOutsideFlexible)
+        }
         let nullableInt = """
             { "type": "data", "name": "X", "validVersions": "0", "flexibleVersions": "none",
               "fields": [ { "name": "A", "type": "int32", "versions": "0+", "nullableVersions": "0+" } ] }

@@ -112,7 +112,9 @@ import Testing
         #expect(throws: WireError.invalidUTF8) { try b.readKafkaString(flexible: false, field: "x") }
         var huge = ByteBuffer()
         huge.writeInteger(Int32.max)
-        #expect(throws: WireError.invalidLength(Int64(Int32.max))) { try huge.readKafkaArrayCount(flexible: false, field: "x") }
+        #expect(throws: WireError.invalidLength(Int64(Int32.max))) {
+            try huge.readKafkaArrayCount(flexible: false, field: "x")
+        }
         var negative = ByteBuffer()
         negative.writeInteger(Int32(-5))
         #expect(throws: WireError.invalidLength(-5)) { try negative.readKafkaNullableBytes(flexible: false) }

@@ -14,7 +14,8 @@ import Testing
     func decodersNeverTrap(messageName: String) throws {
         let spec = ProtocolFiles.spec(named: messageName)
         let type = try #require(ProtocolFiles.typesByName[messageName])
-        var rng = SeededRandom(seed: UInt64(truncatingIfNeeded: messageName.hashValue & 0) &+ UInt64(messageName.utf8.count))
+        var rng = SeededRandom(
+            seed: UInt64(truncatingIfNeeded: messageName.hashValue & 0) &+ UInt64(messageName.utf8.count))
         for version in type.validVersions {
             for _ in 0..<Self.randomInputsPerVersion {
                 let n = Int.random(in: 0...64, using: &rng)
@@ -68,11 +69,15 @@ import Testing
             bytes.removeLast(Int.random(in: 1...bytes.count, using: &rng))
         case 2 where bytes.count >= 4:  // a huge or negative length
             let at = Int.random(in: 0...(bytes.count - 4), using: &rng)
-            let values: [[UInt8]] = [[0x7F, 0xFF, 0xFF, 0xFF], [0xFF, 0xFF, 0xFF, 0xFE], [0x80, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF]]
+            let values: [[UInt8]] = [
+                [0x7F, 0xFF, 0xFF, 0xFF], [0xFF, 0xFF, 0xFF, 0xFE], [0x80, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF],
+            ]
             bytes.replaceSubrange(at..<(at + 4), with: values[Int.random(in: 0..<values.count, using: &rng)])
         case 3:  // insert random bytes
             let at = Int.random(in: 0...bytes.count, using: &rng)
-            bytes.insert(contentsOf: (0..<Int.random(in: 1...6, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: at)
+            bytes.insert(
+                contentsOf: (0..<Int.random(in: 1...6, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng)
+                }, at: at)
         default:  // overlong varint
             let at = Int.random(in: 0...bytes.count, using: &rng)
             bytes.insert(contentsOf: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], at: at)

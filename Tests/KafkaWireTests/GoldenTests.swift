@@ -17,7 +17,9 @@ import Testing
 
     static func load(_ folder: String) -> [Fixture] {
         let dir = fixtures.appendingPathComponent(folder)
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".bin") }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter {
+            $0.hasSuffix(".bin")
+        }
         return names.sorted().compactMap { name in
             guard let data = try? Data(contentsOf: dir.appendingPathComponent(name)) else { return nil }
             return Fixture(name: name, bytes: Array(data))
@@ -31,7 +33,8 @@ import Testing
     /// `<client>-<ApiName>-v<version>[-<label>].bin` -> (ApiName, version)
     static func parseName(_ name: String) -> (api: String, version: Int16)? {
         let parts = name.replacingOccurrences(of: ".bin", with: "").split(separator: "-")
-        guard let vIndex = parts.lastIndex(where: { $0.hasPrefix("v") && Int16($0.dropFirst()) != nil }), vIndex >= 1 else {
+        guard let vIndex = parts.lastIndex(where: { $0.hasPrefix("v") && Int16($0.dropFirst()) != nil }), vIndex >= 1
+        else {
             return nil
         }
         return (String(parts[vIndex - 1]), Int16(parts[vIndex].dropFirst())!)

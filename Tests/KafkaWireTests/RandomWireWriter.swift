@@ -128,8 +128,10 @@ struct RandomWireWriter {
         }
     }
 
-    private mutating func writeArray(_ f: FieldSpec, version: Int, flexible: Bool, allowNull: Bool, minCount: Int,
-                                     into b: inout ByteBuffer) {
+    private mutating func writeArray(
+        _ f: FieldSpec, version: Int, flexible: Bool, allowNull: Bool, minCount: Int,
+        into b: inout ByteBuffer
+    ) {
         guard case .array(let element) = f.type else { return }
         if allowNull && chance(15) {
             if flexible { b.writeKafkaUnsignedVarint(0) } else { b.writeInteger(Int32(-1)) }
@@ -156,8 +158,11 @@ struct RandomWireWriter {
         }
     }
 
-    private mutating func writeLengthPrefixed(_ type: FieldType, flexible: Bool, minLength: Int, into b: inout ByteBuffer) {
-        let payload: [UInt8] = type == .string ? Array(randomString(minLength: minLength).utf8) : randomBytes(max: 12, min: minLength)
+    private mutating func writeLengthPrefixed(
+        _ type: FieldType, flexible: Bool, minLength: Int, into b: inout ByteBuffer
+    ) {
+        let payload: [UInt8] =
+            type == .string ? Array(randomString(minLength: minLength).utf8) : randomBytes(max: 12, min: minLength)
         if flexible {
             b.writeKafkaUnsignedVarint(UInt32(payload.count + 1))
         } else if type == .string {
@@ -182,12 +187,16 @@ struct RandomWireWriter {
         case .uint16:
             let v = UInt16.random(in: .min ... .max, using: &rng); b.writeInteger(v); return String(v)
         case .int32:
-            let v = !wideScalars && chance(30) ? Int32.random(in: -2...2, using: &rng) : Int32.random(in: .min ... .max, using: &rng)
+            let v =
+                !wideScalars && chance(30)
+                ? Int32.random(in: -2...2, using: &rng) : Int32.random(in: .min ... .max, using: &rng)
             b.writeInteger(v); return String(v)
         case .uint32:
             let v = UInt32.random(in: .min ... .max, using: &rng); b.writeInteger(v); return String(v)
         case .int64:
-            let v = !wideScalars && chance(30) ? Int64.random(in: -2...2, using: &rng) : Int64.random(in: .min ... .max, using: &rng)
+            let v =
+                !wideScalars && chance(30)
+                ? Int64.random(in: -2...2, using: &rng) : Int64.random(in: .min ... .max, using: &rng)
             b.writeInteger(v); return String(v)
         case .float64:
             let v = Double.random(in: -1e12...1e12, using: &rng)

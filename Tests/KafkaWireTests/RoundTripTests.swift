@@ -28,12 +28,15 @@ import Testing
             for seed in 0..<UInt64(Self.seedsPerVersion) {
                 var writer = RandomWireWriter(spec: spec, seed: seed &* 7919 &+ UInt64(version))
                 let bytes = writer.message(version: version)
-                try checkRoundTrip(type, bytes: bytes, version: Int16(version), context: "\(messageName) v\(version) seed \(seed)")
+                try checkRoundTrip(
+                    type, bytes: bytes, version: Int16(version), context: "\(messageName) v\(version) seed \(seed)")
             }
         }
     }
 
-    private func checkRoundTrip<T: KafkaMessage>(_ type: T.Type, bytes: ByteBuffer, version: Int16, context: String) throws {
+    private func checkRoundTrip<T: KafkaMessage>(_ type: T.Type, bytes: ByteBuffer, version: Int16, context: String)
+        throws
+    {
         var input = bytes
         let decoded: T
         do {

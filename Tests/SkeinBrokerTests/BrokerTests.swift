@@ -35,7 +35,8 @@ import Testing
             var frame = try request.encodeFrame(version: version, correlationId: correlationId, clientId: "test")
             frame.moveReaderIndex(forwardBy: 4)
             let future = broker.handle(
-                request: frame, connection: KafkaConnectionInfo(remoteAddress: nil, listenerName: "test"), eventLoop: loop)
+                request: frame, connection: KafkaConnectionInfo(remoteAddress: nil, listenerName: "test"),
+                eventLoop: loop)
             loop.run()
             return try future.wait()
         }
@@ -56,23 +57,32 @@ import Testing
         }
 
         func produce(_ topic: String, _ batch: ByteBuffer, acks: Int16 = -1) throws -> KafkaRequestOutcome {
-            try send(ProduceRequest(acks: acks, timeoutMs: 1000, topicData: [
-                .init(name: topic, partitionData: [.init(index: 0, records: batch)])
-            ]), version: 9)
+            try send(
+                ProduceRequest(
+                    acks: acks, timeoutMs: 1000,
+                    topicData: [
+                        .init(name: topic, partitionData: [.init(index: 0, records: batch)])
+                    ]), version: 9)
         }
 
         func produceError(_ topic: String, _ batch: ByteBuffer, acks: Int16 = -1) throws -> KafkaErrorCode? {
-            let r = try response(ProduceRequest(acks: acks, timeoutMs: 1000, topicData: [
-                .init(name: topic, partitionData: [.init(index: 0, records: batch)])
-            ]), version: 9)
+            let r = try response(
+                ProduceRequest(
+                    acks: acks, timeoutMs: 1000,
+                    topicData: [
+                        .init(name: topic, partitionData: [.init(index: 0, records: batch)])
+                    ]), version: 9)
             return r.responses.first?.partitionResponses.first.flatMap { KafkaErrorCode(rawValue: $0.errorCode) }
         }
     }
 
     static func batch(_ values: [String], producerId: Int64 = -1) throws -> ByteBuffer {
         try RecordBatchBuilder.build(
-            records: values.enumerated().map { Record(offsetDelta: Int32($0.offset), key: nil, value: ByteBuffer(string: $0.element)) },
-            baseTimestamp: 1_700_000_000_000, producerId: ProducerId(producerId), producerEpoch: producerId >= 0 ? 0 : -1,
+            records: values.enumerated().map {
+                Record(offsetDelta: Int32($0.offset), key: nil, value: ByteBuffer(string: $0.element))
+            },
+            baseTimestamp: 1_700_000_000_000, producerId: ProducerId(producerId),
+            producerEpoch: producerId >= 0 ? 0 : -1,
             baseSequence: producerId >= 0 ? 0 : -1)
     }
 
@@ -94,9 +104,12 @@ import Testing
             Issue.record("acks=0 got a response")
             return
         }
-        let offsets = try f.response(ListOffsetsRequest(replicaId: -1, topics: [
-            .init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: -1)])
-        ]), version: 7)
+        let offsets = try f.response(
+            ListOffsetsRequest(
+                replicaId: -1,
+                topics: [
+                    .init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: -1)])
+                ]), version: 7)
         #expect(offsets.topics.first?.partitions.first?.offset == 3)  // a, b, d
     }
 
@@ -114,7 +127,8 @@ import Testing
         raw.writeInteger(Int32(7))
         raw.writeInteger(Int16(-1))
         raw.writeInteger(UInt8(0))
-        let future = f.broker.handle(request: raw, connection: .init(remoteAddress: nil, listenerName: "t"), eventLoop: f.loop)
+        let future = f.broker.handle(
+            request: raw, connection: .init(remoteAddress: nil, listenerName: "t"), eventLoop: f.loop)
         f.loop.run()
         guard case .response(var bytes) = try future.wait() else {
             Issue.record("no response")
@@ -134,7 +148,8 @@ import Testing
         var truncated = try MetadataRequest(topics: nil).encodeFrame(version: 1, correlationId: 1, clientId: nil)
         truncated.moveReaderIndex(forwardBy: 4)
         truncated = truncated.getSlice(at: truncated.readerIndex, length: truncated.readableBytes - 2)!
-        let future = f.broker.handle(request: truncated, connection: .init(remoteAddress: nil, listenerName: "t"), eventLoop: f.loop)
+        let future = f.broker.handle(
+            request: truncated, connection: .init(remoteAddress: nil, listenerName: "t"), eventLoop: f.loop)
         f.loop.run()
         guard case .close = try future.wait() else {
             Issue.record("a malformed body must close the connection")
@@ -146,9 +161,11 @@ import Testing
         let f = try Fixture()
         try f.createTopic("t")
         _ = try f.produce("t", Self.batch(["a", "b", "c"]))
-        let fetch = FetchRequest(replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, topics: [
-            .init(topic: "t", partitions: [.init(partition: 0, fetchOffset: 1, partitionMaxBytes: 1 << 20)])
-        ])
+        let fetch = FetchRequest(
+            replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20,
+            topics: [
+                .init(topic: "t", partitions: [.init(partition: 0, fetchOffset: 1, partitionMaxBytes: 1 << 20)])
+            ])
         let r = try f.response(fetch, version: 11)
         let data = try #require(r.responses.first?.partitions.first)
         #expect(data.errorCode == 0 && data.highWatermark == 3)
@@ -164,24 +181,29 @@ import Testing
 
     @Test func autoCreateIsOffByDefaultAndConfigurable() throws {
         let off = try Fixture()
-        let r = try off.response(MetadataRequest(topics: [.init(name: "auto")], allowAutoTopicCreation: true), version: 9)
+        let r = try off.response(
+            MetadataRequest(topics: [.init(name: "auto")], allowAutoTopicCreation: true), version: 9)
         #expect(r.topics.first?.errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
         let on = try Fixture(autoCreateTopics: true)
-        let created = try on.response(MetadataRequest(topics: [.init(name: "auto")], allowAutoTopicCreation: true), version: 9)
+        let created = try on.response(
+            MetadataRequest(topics: [.init(name: "auto")], allowAutoTopicCreation: true), version: 9)
         #expect(created.topics.first?.errorCode == 0 && created.topics.first?.partitions.count == 1)
         // The client may still refuse auto-creation for its request.
-        let refused = try on.response(MetadataRequest(topics: [.init(name: "other")], allowAutoTopicCreation: false), version: 9)
+        let refused = try on.response(
+            MetadataRequest(topics: [.init(name: "other")], allowAutoTopicCreation: false), version: 9)
         #expect(refused.topics.first?.errorCode == KafkaErrorCode.unknownTopicOrPartition.rawValue)
     }
 
     @Test func createTopicsValidateOnlyCreatesNothing() throws {
         let f = try Fixture()
-        let request = CreateTopicsRequest(topics: [.init(name: "v", numPartitions: 2, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true)
+        let request = CreateTopicsRequest(
+            topics: [.init(name: "v", numPartitions: 2, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true)
         let r = try f.response(request, version: 7)
         #expect(r.topics.first?.errorCode == 0 && r.topics.first?.numPartitions == 2)
         let meta = try f.response(MetadataRequest(topics: nil), version: 9)
         #expect(meta.topics.isEmpty)
-        let bad = CreateTopicsRequest(topics: [.init(name: "v", numPartitions: 0, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true)
+        let bad = CreateTopicsRequest(
+            topics: [.init(name: "v", numPartitions: 0, replicationFactor: 1)], timeoutMs: 1000, validateOnly: true)
         #expect(try f.response(bad, version: 7).topics.first?.errorCode == KafkaErrorCode.invalidPartitions.rawValue)
     }
 
@@ -194,9 +216,12 @@ import Testing
             _ = try f.produce("t", batch)
         }
         func lookup(_ timestamp: Int64) throws -> (Int64, Int64) {
-            let r = try f.response(ListOffsetsRequest(replicaId: -1, topics: [
-                .init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: timestamp)])
-            ]), version: 8)
+            let r = try f.response(
+                ListOffsetsRequest(
+                    replicaId: -1,
+                    topics: [
+                        .init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: timestamp)])
+                    ]), version: 8)
             let p = try #require(r.topics.first?.partitions.first)
             return (p.offset, p.timestamp)
         }
@@ -211,14 +236,16 @@ import Testing
         let f = try Fixture()
         try f.createTopic("t")
         _ = try f.produce("t", Self.batch(["a", "b"]))
-        let r = try f.response(OffsetForLeaderEpochRequest(topics: [
-            .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 0, leaderEpoch: 0)])
-        ]), version: 4)
+        let r = try f.response(
+            OffsetForLeaderEpochRequest(topics: [
+                .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 0, leaderEpoch: 0)])
+            ]), version: 4)
         let p = try #require(r.topics.first?.partitions.first)
         #expect(p.errorCode == 0 && p.leaderEpoch == 0 && p.endOffset == 2)
-        let fenced = try f.response(OffsetForLeaderEpochRequest(topics: [
-            .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 5, leaderEpoch: 0)])
-        ]), version: 4)
+        let fenced = try f.response(
+            OffsetForLeaderEpochRequest(topics: [
+                .init(topic: "t", partitions: [.init(partition: 0, currentLeaderEpoch: 5, leaderEpoch: 0)])
+            ]), version: 4)
         #expect(fenced.topics.first?.partitions.first?.errorCode == KafkaErrorCode.unknownLeaderEpoch.rawValue)
         let cluster = try f.response(DescribeClusterRequest(), version: 1)
         #expect(cluster.clusterId == "skein-local" && cluster.controllerId == BrokerId(1) && cluster.brokers.count == 1)

@@ -34,9 +34,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var logs: [PartitionLog] = []
         for p in 0..<2 {
-            let log = try PartitionLog(directory: directory + "/t-\(p)", config: LogConfig(segmentBytes: 4096), clock: ManualClock())
+            let log = try PartitionLog(
+                directory: directory + "/t-\(p)", config: LogConfig(segmentBytes: 4096), clock: ManualClock())
             for i in 0..<20 {  // several segments, so a read spans files
-                let records = (0..<10).map { Record(offsetDelta: Int32($0), key: nil, value: ByteBuffer(string: "p\(p)-\(i)-\($0)-\(String(repeating: "x", count: 30))")) }
+                let records = (0..<10).map {
+                    Record(
+                        offsetDelta: Int32($0), key: nil,
+                        value: ByteBuffer(string: "p\(p)-\(i)-\($0)-\(String(repeating: "x", count: 30))"))
+                }
                 _ = try log.append(try RecordBatchBuilder.build(records: records, baseTimestamp: 1), leaderEpoch: 0)
             }
             logs.append(log)
@@ -51,7 +56,8 @@ import Testing
         for (p, log) in logs.enumerated() {
             let read = try log.read(fromOffset: 15, maxBytes: 5000, maxOffset: log.logEndOffset)
             #expect(read.chunks.count >= 2, "the read should span segments")
-            var data = FetchResponse.PartitionData(partitionIndex: Int32(p), highWatermark: log.logEndOffset, records: try read.readBytes())
+            var data = FetchResponse.PartitionData(
+                partitionIndex: Int32(p), highWatermark: log.logEndOffset, records: try read.readBytes())
             data.lastStableOffset = log.logEndOffset
             topic.partitions.append(data)
             let splice = RecordsSplice(chunks: read.chunks, length: read.sizeInBytes)
@@ -63,7 +69,8 @@ import Testing
         withMarkers.responses = [markerTopic]
         let expected = try inMemory.encodeFrame(version: version, correlationId: 9)
         let frame = try withMarkers.encodeFrame(version: version, correlationId: 9)
-        let parts = try FetchSplicer.splice(frame: frame, splices: splices, flexible: ApiKey.fetch.isFlexible(version: version))
+        let parts = try FetchSplicer.splice(
+            frame: frame, splices: splices, flexible: ApiKey.fetch.isFlexible(version: version))
         defer { parts.release() }
         #expect(parts.parts.contains { if case .fileRegion = $0 { return true } else { return false } })
         #expect(try Self.materialize(parts.parts) == expected)

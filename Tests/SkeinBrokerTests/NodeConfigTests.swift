@@ -1,31 +1,33 @@
-@testable import SkeinBroker
 import SkeinNode
 import Testing
 
+@testable import SkeinBroker
+
 @Suite struct NodeConfigTests {
     @Test func fullConfigParses() throws {
-        let c = try NodeConfig(parsing: """
-            node_id = 3
-            cluster_id = "c1"
-            data_dir = "/tmp/x"
-            rack = "r1"
-            [[listeners]]
-            name = "PLAINTEXT"
-            host = "0.0.0.0"
-            port = 9093
-            [[listeners]]
-            name = "INTERNAL"
-            port = 9094
-            advertised_host = "node3.local"
-            advertised_port = 19094
-            [http]
-            port = 9645
-            [topics]
-            auto_create = true
-            default_partitions = 6
-            [limits]
-            message_max_bytes = 2000000
-            """)
+        let c = try NodeConfig(
+            parsing: """
+                node_id = 3
+                cluster_id = "c1"
+                data_dir = "/tmp/x"
+                rack = "r1"
+                [[listeners]]
+                name = "PLAINTEXT"
+                host = "0.0.0.0"
+                port = 9093
+                [[listeners]]
+                name = "INTERNAL"
+                port = 9094
+                advertised_host = "node3.local"
+                advertised_port = 19094
+                [http]
+                port = 9645
+                [topics]
+                auto_create = true
+                default_partitions = 6
+                [limits]
+                message_max_bytes = 2000000
+                """)
         #expect(c.nodeId == 3 && c.clusterId == "c1" && c.dataDirectory == "/tmp/x" && c.rack == "r1")
         #expect(c.listeners.count == 2)
         #expect(c.listeners[0].advertisedHost == "127.0.0.1")  // 0.0.0.0 is not an address to advertise

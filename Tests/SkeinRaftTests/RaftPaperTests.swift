@@ -68,10 +68,12 @@ struct RaftPaperTests {
         var net = RaftTestNetwork(ids: [n1, n2, n3])
         net.reset(n2, state: logState(terms: [1, 2], term: 3))
         var node = net.nodes[n2]!
-        node.step(RaftMessage(
-            from: n1, to: n2, term: 2,
-            kind: .append(
-                prev: LogPosition(index: 1, term: 2), entries: [LogEntry(index: 2, term: 2, payload: [9])], commit: 2)))
+        node.step(
+            RaftMessage(
+                from: n1, to: n2, term: 2,
+                kind: .append(
+                    prev: LogPosition(index: 1, term: 2), entries: [LogEntry(index: 2, term: 2, payload: [9])],
+                    commit: 2)))
         #expect(node.log.lastIndex == 1)
         #expect(node.term == 3)
         #expect(node.commitIndex == -1)
@@ -125,9 +127,10 @@ struct RaftPaperTests {
     func rejectsMismatchedAppend() {
         var net = RaftTestNetwork(ids: [n1, n2, n3])
         net.reset(n2, state: logState(terms: [1, 1, 2, 2, 2], term: 2))
-        net.nodes[n2]!.step(RaftMessage(
-            from: n1, to: n2, term: 4,
-            kind: .append(prev: LogPosition(index: 4, term: 3), entries: [], commit: -1)))
+        net.nodes[n2]!.step(
+            RaftMessage(
+                from: n1, to: n2, term: 4,
+                kind: .append(prev: LogPosition(index: 4, term: 3), entries: [], commit: -1)))
         let out = net.drainReady(n2)
         // The follower's last entry at or below 4 with term <= 3 is 4@2: the leader can skip term 3 at once.
         #expect(out.map(\.kind) == [.appendResponse(.rejected(prevIndex: 4, hint: LogPosition(index: 4, term: 2)))])
@@ -138,18 +141,20 @@ struct RaftPaperTests {
         var net = RaftTestNetwork(ids: [n1, n2, n3])
         net.reset(n2, state: logState(terms: [1, 1, 2, 2], term: 2))
         let entries = [LogEntry(index: 2, term: 3, payload: [42]), LogEntry(index: 3, term: 3, payload: [43])]
-        net.nodes[n2]!.step(RaftMessage(
-            from: n1, to: n2, term: 3,
-            kind: .append(prev: LogPosition(index: 1, term: 1), entries: entries, commit: 2)))
+        net.nodes[n2]!.step(
+            RaftMessage(
+                from: n1, to: n2, term: 3,
+                kind: .append(prev: LogPosition(index: 1, term: 1), entries: entries, commit: 2)))
         let out = net.drainReady(n2)
         #expect(out.map(\.kind) == [.appendResponse(.accepted(match: 3))])
         #expect(net.storage[n2]!.entries.map(\.term) == [1, 1, 3, 3])
         #expect(net.storage[n2]!.hardState.commit == 2)
         #expect(net.applied[n2]!.map(\.index) == [0, 1, 2])
         // Re-delivering the same append (a duplicate) changes nothing.
-        net.nodes[n2]!.step(RaftMessage(
-            from: n1, to: n2, term: 3,
-            kind: .append(prev: LogPosition(index: 1, term: 1), entries: entries, commit: 2)))
+        net.nodes[n2]!.step(
+            RaftMessage(
+                from: n1, to: n2, term: 3,
+                kind: .append(prev: LogPosition(index: 1, term: 1), entries: entries, commit: 2)))
         _ = net.drainReady(n2)
         #expect(net.storage[n2]!.entries.map(\.term) == [1, 1, 3, 3])
     }

@@ -4,9 +4,9 @@ import SkeinSimulation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 private func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
@@ -32,7 +32,8 @@ func runSeeds(_ range: Range<UInt64>, options: SimulationOptions) -> [String] {
         let replay = SimulatedCluster(seed: seed, options: options, recordTranscript: true)
         replay.run()
         let tail = replay.transcript.suffix(400).joined(separator: "\n")
-        let report = "seed \(seed) (replicas \(options.replicas)) failed:\n"
+        let report =
+            "seed \(seed) (replicas \(options.replicas)) failed:\n"
             + cluster.violations.joined(separator: "\n") + "\n--- transcript tail ---\n" + tail
         print(report)
         failures.append(report)

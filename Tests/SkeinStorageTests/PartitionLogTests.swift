@@ -118,7 +118,8 @@ import Testing
     @Test func logAppendTimeSetsMaxTimestampAndTheBatchStillValidates() throws {
         try withTemporaryDirectory { dir in
             let log = try PartitionLog(directory: dir, clock: testClock)
-            let info = try log.append(makeBatch(count: 4, timestamp: 1000), leaderEpoch: 3, timestampType: .logAppendTime, now: 99_999)
+            let info = try log.append(
+                makeBatch(count: 4, timestamp: 1000), leaderEpoch: 3, timestampType: .logAppendTime, now: 99_999)
             #expect(info.logAppendTime == 99_999 && info.maxTimestamp == 99_999)
             let created = try log.append(makeBatch(count: 2, timestamp: 5000), leaderEpoch: 3, now: 99_999)
             #expect(created.logAppendTime == -1 && created.maxTimestamp == 5001)
@@ -152,10 +153,12 @@ import Testing
     @Test func appendManyAndFollowerAppendKeepBatchesAsStored() throws {
         try withTemporaryDirectory { leaderDir in
             try withTemporaryDirectory { followerDir in
-                let leader = try PartitionLog(directory: leaderDir, config: LogConfig(segmentBytes: 1000), clock: testClock)
+                let leader = try PartitionLog(
+                    directory: leaderDir, config: LogConfig(segmentBytes: 1000), clock: testClock)
                 let infos = try leader.appendMany((0..<8).map { makeBatch(count: $0 + 1) }, leaderEpoch: 5)
                 #expect(infos.map(\.baseOffset) == [0, 1, 3, 6, 10, 15, 21, 28])
-                let follower = try PartitionLog(directory: followerDir, config: LogConfig(segmentBytes: 700), clock: testClock)
+                let follower = try PartitionLog(
+                    directory: followerDir, config: LogConfig(segmentBytes: 700), clock: testClock)
                 var offset: Int64 = 0
                 while offset < leader.logEndOffset {
                     let fetched = try leader.read(fromOffset: offset, maxBytes: 600)
@@ -164,10 +167,14 @@ import Testing
                     offset = appended.lastOffset + 1
                 }
                 #expect(follower.logEndOffset == leader.logEndOffset)
-                #expect(try leader.read(fromOffset: 0, maxBytes: .max).readBytes() == follower.read(fromOffset: 0, maxBytes: .max).readBytes())
+                #expect(
+                    try leader.read(fromOffset: 0, maxBytes: .max).readBytes()
+                        == follower.read(fromOffset: 0, maxBytes: .max).readBytes())
                 // Batches that do not continue the log are refused.
                 let again = try leader.read(fromOffset: 0, maxBytes: 1).readBytes()
-                #expect(throws: StorageError.nonMonotonicOffset(baseOffset: 0, logEndOffset: 36)) { try follower.appendAsFollower(again) }
+                #expect(throws: StorageError.nonMonotonicOffset(baseOffset: 0, logEndOffset: 36)) {
+                    try follower.appendAsFollower(again)
+                }
             }
         }
     }
@@ -259,9 +266,13 @@ import Testing
             var originals: [String: Data] = [:]
             do {
                 let log = try PartitionLog(directory: dir, config: config, clock: testClock)
-                for i in 0..<60 { _ = try log.append(makeBatch(count: 1 + i % 4, timestamp: 1000 + Int64(i) * 100), leaderEpoch: 0) }
+                for i in 0..<60 {
+                    _ = try log.append(makeBatch(count: 1 + i % 4, timestamp: 1000 + Int64(i) * 100), leaderEpoch: 0)
+                }
                 #expect(log.segmentCount >= 4)
-                for offset in 0..<log.logEndOffset { expectations.append((offset, try log.read(fromOffset: offset, maxBytes: 1).firstOffset)) }
+                for offset in 0..<log.logEndOffset {
+                    expectations.append((offset, try log.read(fromOffset: offset, maxBytes: 1).firstOffset))
+                }
                 try log.close()
             }
             for name in try fileNames(dir) where name.hasSuffix("index") {
@@ -305,7 +316,8 @@ import Testing
 @Suite struct TimestampTests {
     @Test func offsetForTimestampMatchesAScanOfEveryRecord() throws {
         try withTemporaryDirectory { dir in
-            let log = try PartitionLog(directory: dir, config: LogConfig(segmentBytes: 1500, indexIntervalBytes: 150), clock: testClock)
+            let log = try PartitionLog(
+                directory: dir, config: LogConfig(segmentBytes: 1500, indexIntervalBytes: 150), clock: testClock)
             var rng = SeededRandom(seed: 9)
             var records: [(offset: Int64, timestamp: Int64)] = []
             var ts: Int64 = 10_000
@@ -341,7 +353,8 @@ import Testing
             let config = LogConfig(segmentBytes: 600, retentionMs: 10_000)
             let log = try PartitionLog(directory: dir, config: config, clock: clock)
             for _ in 0..<20 {
-                _ = try log.append(makeBatch(count: 2), leaderEpoch: 0, timestampType: .logAppendTime, now: clock.nowMillis)
+                _ = try log.append(
+                    makeBatch(count: 2), leaderEpoch: 0, timestampType: .logAppendTime, now: clock.nowMillis)
                 clock.advance(millis: 1000)
             }
             let bases = log.segmentBaseOffsets
@@ -454,7 +467,8 @@ import Testing
 @Suite struct ConcurrencyTests {
     @Test func concurrentAppendsGetUniqueContiguousOffsets() throws {
         try withTemporaryDirectory { dir in
-            let log = try PartitionLog(directory: dir, config: LogConfig(segmentBytes: 8192, indexIntervalBytes: 512), clock: testClock)
+            let log = try PartitionLog(
+                directory: dir, config: LogConfig(segmentBytes: 8192, indexIntervalBytes: 512), clock: testClock)
             let threads = 4, perThread = 150
             let results = NSLock()
             nonisolated(unsafe) var infos: [AppendInfo] = []
@@ -463,7 +477,8 @@ import Testing
                 if t == threads {
                     // A reader running alongside: whatever it sees is whole, valid batches.
                     for _ in 0..<100 {
-                        guard let r = try? log.read(fromOffset: log.logStartOffset, maxBytes: 1 << 20), let views = try? batches(r)
+                        guard let r = try? log.read(fromOffset: log.logStartOffset, maxBytes: 1 << 20),
+                            let views = try? batches(r)
                         else { results.withLock { failures += 1 }; continue }
                         for v in views where (try? v.validate()) == nil { results.withLock { failures += 1 } }
                     }

@@ -14,7 +14,9 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
 }
 
 /// A producer batch of `count` records whose timestamps are `timestamp`, `timestamp + step`, ...
-func makeBatch(count: Int, timestamp: Int64 = 1_700_000_000_000, step: Int64 = 1, valueSize: Int = 40, tag: String = "v") -> ByteBuffer {
+func makeBatch(
+    count: Int, timestamp: Int64 = 1_700_000_000_000, step: Int64 = 1, valueSize: Int = 40, tag: String = "v"
+) -> ByteBuffer {
     let records = (0..<count).map { i in
         Record(
             offsetDelta: Int32(i), timestampDelta: Int64(i) * step, key: ByteBuffer(string: "k\(i)"),

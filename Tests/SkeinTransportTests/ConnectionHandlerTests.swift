@@ -11,7 +11,9 @@ final class ControlledHandler: KafkaRequestHandling, @unchecked Sendable {
     var promises: [EventLoopPromise<KafkaRequestOutcome>] = []
     var frames: [ByteBuffer] = []
 
-    func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop) -> EventLoopFuture<KafkaRequestOutcome> {
+    func handle(request: ByteBuffer, connection: KafkaConnectionInfo, eventLoop: any EventLoop) -> EventLoopFuture<
+        KafkaRequestOutcome
+    > {
         let p = eventLoop.makePromise(of: KafkaRequestOutcome.self)
         promises.append(p)
         frames.append(request)
@@ -51,7 +53,9 @@ func readBytes(_ channel: EmbeddedChannel) throws -> ByteBuffer? {
         return b
     }
 
-    func makeChannel(_ handler: ControlledHandler, maxInFlight: Int = 32, maxFrame: Int = 1 << 20) throws -> EmbeddedChannel {
+    func makeChannel(_ handler: ControlledHandler, maxInFlight: Int = 32, maxFrame: Int = 1 << 20) throws
+        -> EmbeddedChannel
+    {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)),
@@ -150,9 +154,11 @@ func readBytes(_ channel: EmbeddedChannel) throws -> ByteBuffer? {
         try channel.writeInbound(ConnectionHandlerTests.frame("a"))
         try channel.writeInbound(ConnectionHandlerTests.frame("b"))
         let released = Counter()
-        handler.promises[1].succeed(.responseParts(KafkaResponseParts(
-            parts: [.byteBuffer(ByteBuffer(string: "b1")), .byteBuffer(ByteBuffer(string: "b2"))],
-            release: { released.value += 1 })))
+        handler.promises[1].succeed(
+            .responseParts(
+                KafkaResponseParts(
+                    parts: [.byteBuffer(ByteBuffer(string: "b1")), .byteBuffer(ByteBuffer(string: "b2"))],
+                    release: { released.value += 1 })))
         #expect(released.value == 0)  // waits behind "a"
         handler.release(0)
         #expect(try readBytes(channel) == ConnectionHandlerTests.frame("a"))
@@ -173,7 +179,9 @@ func readBytes(_ channel: EmbeddedChannel) throws -> ByteBuffer? {
         try channel.writeInbound(ConnectionHandlerTests.frame("a"))
         try channel.writeInbound(ConnectionHandlerTests.frame("b"))
         let released = Counter()
-        handler.promises[1].succeed(.responseParts(KafkaResponseParts(parts: [.byteBuffer(ByteBuffer(string: "b"))], release: { released.value += 1 })))
+        handler.promises[1].succeed(
+            .responseParts(
+                KafkaResponseParts(parts: [.byteBuffer(ByteBuffer(string: "b"))], release: { released.value += 1 })))
         handler.release(0, .close(reason: "bad request"))
         #expect(!channel.isActive)
         #expect(released.value == 1)

@@ -20,7 +20,10 @@ import Testing
         let c = try receive(&m).sequence
         #expect(m.requestCompleted(sequence: c, writesResponse: true) == [])
         #expect(m.requestCompleted(sequence: b, writesResponse: true) == [])
-        #expect(m.requestCompleted(sequence: a, writesResponse: true) == [.write(sequence: a), .write(sequence: b), .write(sequence: c), .flush])
+        #expect(
+            m.requestCompleted(sequence: a, writesResponse: true) == [
+                .write(sequence: a), .write(sequence: b), .write(sequence: c), .flush,
+            ])
         #expect(m.inFlight == 0)
     }
 
@@ -42,8 +45,12 @@ import Testing
         // A frame already buffered still arrives; it is accepted without a second pause.
         let c = try receive(&m)
         #expect(c.actions == [])
-        #expect(m.requestCompleted(sequence: a.sequence, writesResponse: true) == [.write(sequence: a.sequence), .flush])
-        #expect(m.requestCompleted(sequence: b.sequence, writesResponse: true) == [.write(sequence: b.sequence), .flush, .resumeReading])
+        #expect(
+            m.requestCompleted(sequence: a.sequence, writesResponse: true) == [.write(sequence: a.sequence), .flush])
+        #expect(
+            m.requestCompleted(sequence: b.sequence, writesResponse: true) == [
+                .write(sequence: b.sequence), .flush, .resumeReading,
+            ])
         #expect(!m.isReadingPaused)
     }
 
@@ -54,7 +61,10 @@ import Testing
         let c = try receive(&m).sequence
         #expect(m.requestFailed(sequence: b, reason: "bad") == [])
         #expect(m.requestCompleted(sequence: c, writesResponse: true) == [])
-        #expect(m.requestCompleted(sequence: a, writesResponse: true) == [.write(sequence: a), .flush, .close(reason: "bad")])
+        #expect(
+            m.requestCompleted(sequence: a, writesResponse: true) == [
+                .write(sequence: a), .flush, .close(reason: "bad"),
+            ])
         #expect(m.state == .closed)
         let refused = m.requestReceived()
         #expect(refused == nil)
@@ -66,7 +76,10 @@ import Testing
         #expect(m.inputClosed(reason: "eof") == [])
         let refused = m.requestReceived()
         #expect(refused == nil)
-        #expect(m.requestCompleted(sequence: a, writesResponse: true) == [.write(sequence: a), .flush, .close(reason: "eof")])
+        #expect(
+            m.requestCompleted(sequence: a, writesResponse: true) == [
+                .write(sequence: a), .flush, .close(reason: "eof"),
+            ])
         var idle = Machine()
         #expect(idle.inputClosed(reason: "eof") == [.close(reason: "eof")])
     }
