@@ -116,7 +116,7 @@ let package = Package(
             name: "SkeinBrokerTests",
             dependencies: [
                 "SkeinBroker", "SkeinNode", "SkeinTransport", "KafkaWire", "KafkaRecords", "SkeinModel", nioCore,
-                logging,
+                logging, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),

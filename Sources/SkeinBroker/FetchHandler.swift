@@ -4,19 +4,31 @@ import NIOCore
 import SkeinModel
 import SkeinStorage
 
-/// Fetches waiting for data (Kafka's delayed fetch): each registers a wake-up that an append triggers.
+/// Fetches waiting for data (Kafka's delayed fetch): each registers a one-shot wake-up that an append
+/// triggers, and unregisters when it completes, so that fetches timing out on idle topics leave nothing behind.
 final class FetchWaiters: Sendable {
-    private let waiters = NIOLockedValueBox([@Sendable () -> Void]())
+    private let state = NIOLockedValueBox((next: UInt64(0), waiters: [UInt64: @Sendable () -> Void]()))
 
-    func register(_ wake: @escaping @Sendable () -> Void) {
-        waiters.withLockedValue { $0.append(wake) }
+    func register(_ wake: @escaping @Sendable () -> Void) -> UInt64 {
+        state.withLockedValue { s in
+            s.next += 1
+            s.waiters[s.next] = wake
+            return s.next
+        }
     }
 
-    /// Wakes every waiting fetch; each re-reads and either answers or waits again.
+    func unregister(_ id: UInt64) {
+        _ = state.withLockedValue { $0.waiters.removeValue(forKey: id) }
+    }
+
+    /// Fetches waiting right now.
+    var count: Int { state.withLockedValue { $0.waiters.count } }
+
+    /// Wakes every waiting fetch; each re-reads and either answers or registers again.
     func notifyAppended() {
-        let woken = waiters.withLockedValue { w -> [@Sendable () -> Void] in
-            defer { w.removeAll() }
-            return w
+        let woken = state.withLockedValue { s -> [@Sendable () -> Void] in
+            defer { s.waiters.removeAll() }
+            return Array(s.waiters.values)
         }
         for wake in woken { wake() }
     }
@@ -41,25 +53,28 @@ extension Broker {
         let promise = eventLoop.makePromise(of: HandlerResult.self)
         let deadline = NIODeadline.now() + .milliseconds(Int64(max(0, request.maxWaitMs)))
         let done = NIOLockedValueBox(false)
+        let waiter = NIOLockedValueBox<UInt64?>(nil)
         @Sendable func attempt(final: Bool) {
+            // Register before reading, so that an append landing during the read still wakes this fetch.
+            if !final && request.maxWaitMs > 0 {
+                let id = fetchWaiters.register {
+                    eventLoop.execute { if !done.withLockedValue({ $0 }) { attempt(final: false) } }
+                }
+                waiter.withLockedValue { $0 = id }
+            }
             let (response, bytes, sawError, splices) = readFetch(request, version: version, zeroCopy: zeroCopy)
             let satisfied =
                 bytes >= Int(max(request.minBytes, 0)) || sawError || request.maxWaitMs <= 0
                 || NIODeadline.now() >= deadline
-            if satisfied || final {
-                let first = done.withLockedValue { d -> Bool in
-                    defer { d = true }
-                    return !d
-                }
-                if first {
-                    recordBytesOut(bytes)
-                    promise.succeed(splices.isEmpty ? .response(response) : .responseWithFiles(response, splices))
-                }
-            } else {
-                fetchWaiters.register {
-                    eventLoop.execute { if !done.withLockedValue({ $0 }) { attempt(final: false) } }
-                }
+            guard satisfied || final else { return }  // stays registered until an append or the timeout
+            let first = done.withLockedValue { d -> Bool in
+                defer { d = true }
+                return !d
             }
+            guard first else { return }
+            if let id = waiter.withLockedValue({ $0 }) { fetchWaiters.unregister(id) }
+            recordBytesOut(bytes)
+            promise.succeed(splices.isEmpty ? .response(response) : .responseWithFiles(response, splices))
         }
         attempt(final: false)
         if !done.withLockedValue({ $0 }) {

@@ -2,6 +2,7 @@ import Foundation
 import KafkaRecords
 import KafkaWire
 import NIOCore
+import NIOPosix
 import SkeinModel
 import SkeinStorage
 import Testing
@@ -74,5 +75,32 @@ import Testing
         defer { parts.release() }
         #expect(parts.parts.contains { if case .fileRegion = $0 { return true } else { return false } })
         #expect(try Self.materialize(parts.parts) == expected)
+    }
+}
+
+@Suite struct FetchWaiterTests {
+    /// Long polls that time out on an idle topic must not leave wake-ups behind (they would pile up for as long
+    /// as nothing is produced).
+    @Test func timedOutFetchesLeaveNoWaiters() async throws {
+        let directory = NSTemporaryDirectory() + "skein-waiters-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let broker = try Broker(config: BrokerConfig(nodeId: 1, dataDirectory: directory), logger: .init(label: "t"))
+        defer { broker.shutdown() }
+        _ = try broker.topics.create(name: "idle", partitions: 1, configs: [:], validateOnly: false)
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let request = FetchRequest(
+            replicaId: -1, maxWaitMs: 20, minBytes: 1, maxBytes: 1 << 20,
+            topics: [
+                .init(topic: "idle", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])
+            ])
+        for _ in 0..<10 {
+            let result = try await broker.handleFetch(request, version: 11, zeroCopy: false, eventLoop: loop).get()
+            guard case .response(let response as FetchResponse) = result else {
+                Issue.record("expected a plain response")
+                return
+            }
+            #expect(response.responses.first?.partitions.first?.errorCode == 0)
+        }
+        #expect(broker.fetchWaiters.count == 0)
     }
 }
