@@ -51,6 +51,10 @@ final class TopicRegistry: Sendable {
         self.clock = clock
         self.logger = logger
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        where leftover.hasSuffix("-delete") {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(leftover))
+        }
         let file = directory.appendingPathComponent("topics.json")
         guard FileManager.default.fileExists(atPath: file.path) else { return }
         let stored = try JSONDecoder().decode([Stored].self, from: Data(contentsOf: file))
@@ -146,8 +150,24 @@ final class TopicRegistry: Sendable {
             return topic
         }
         for (p, log) in topic.partitions.enumerated() {
-            try? log.close()
-            try? FileManager.default.removeItem(at: partitionDirectory(name, Int32(p)))
+            do {
+                try log.close()
+            } catch {
+                logger.error(
+                    "closing a deleted partition failed",
+                    metadata: ["topic": "\(name)", "partition": "\(p)", "error": "\(error)"])
+            }
+            // Renamed first (atomically), as Kafka does: even if the removal fails, a new topic of the same name
+            // can never reopen the old data. Leftovers are removed at the next start.
+            let dir = partitionDirectory(name, Int32(p))
+            let doomed = directory.appendingPathComponent("\(name)-\(p).\(UUID().uuidString)-delete")
+            do {
+                try FileManager.default.moveItem(at: dir, to: doomed)
+                try FileManager.default.removeItem(at: doomed)
+            } catch {
+                logger.error(
+                    "removing a deleted partition failed", metadata: ["directory": "\(dir.path)", "error": "\(error)"])
+            }
         }
         return topic
     }
@@ -215,7 +235,17 @@ final class TopicRegistry: Sendable {
     }
 
     func closeAll() {
-        for topic in all { for log in topic.partitions { try? log.close() } }
+        for topic in all {
+            for (p, log) in topic.partitions.enumerated() {
+                do {
+                    try log.close()
+                } catch {
+                    logger.error(
+                        "closing a partition failed",
+                        metadata: ["topic": "\(topic.name)", "partition": "\(p)", "error": "\(error)"])
+                }
+            }
+        }
     }
 }
 

@@ -250,4 +250,21 @@ import Testing
         let cluster = try f.response(DescribeClusterRequest(), version: 1)
         #expect(cluster.clusterId == "skein-local" && cluster.controllerId == BrokerId(1) && cluster.brokers.count == 1)
     }
+
+    @Test func aRecreatedTopicStartsEmptyAndNothingIsLeftBehind() throws {
+        let f = try Fixture()
+        try f.createTopic("t")
+        _ = try f.produce("t", Self.batch(["a", "b"]))
+        let deleted = try f.response(DeleteTopicsRequest(topicNames: ["t"], timeoutMs: 1000), version: 5)
+        #expect(deleted.responses.first?.errorCode == 0)
+        try f.createTopic("t")
+        let offsets = try f.response(
+            ListOffsetsRequest(
+                replicaId: -1, topics: [.init(name: "t", partitions: [.init(partitionIndex: 0, timestamp: -1)])]),
+            version: 7)
+        #expect(offsets.topics.first?.partitions.first?.offset == 0)
+        let entries = try FileManager.default.contentsOfDirectory(atPath: f.directory)
+        #expect(!entries.contains { $0.hasSuffix("-delete") })
+    }
 }
+
