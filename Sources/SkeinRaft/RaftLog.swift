@@ -1,41 +1,69 @@
 /// The in-memory Raft log of one replica: a log start (snapshot point) and the contiguous entries after it.
-/// `entries[k].index == start.index + 1 + k`.
+/// Each entry covers one or more indices (`LogEntry.count`): `entries[0].index == start.index + 1` and
+/// `entries[k + 1].index == entries[k].lastIndex + 1`.
 public struct RaftLog: Hashable, Sendable {
-    /// Entries at or below `start.index` are gone; `start.term` is the term of the entry at `start.index`.
+    /// Entries at or below `start.index` are gone; `start.term` is the term of the entry ending at `start.index`.
     public private(set) var start: LogPosition
     public private(set) var entries: [LogEntry]
 
     public init(start: LogPosition = .empty, entries: [LogEntry] = []) {
-        for (k, e) in entries.enumerated() {
-            precondition(e.index == start.index + 1 + Int64(k), "log entries must be contiguous after the start")
+        var next = start.index + 1
+        for e in entries {
+            precondition(e.index == next, "log entries must be contiguous after the start")
+            next = e.lastIndex + 1
         }
         self.start = start
         self.entries = entries
     }
 
-    public var lastIndex: Int64 { start.index + Int64(entries.count) }
+    public var lastIndex: Int64 { entries.last?.lastIndex ?? start.index }
     public var lastTerm: Int64 { entries.last?.term ?? start.term }
     public var last: LogPosition { LogPosition(index: lastIndex, term: lastTerm) }
+
+    /// The position in `entries` of the entry covering `index`, or nil when it is at or below the start or past
+    /// the end.
+    func slot(of index: Int64) -> Int? {
+        guard index > start.index, index <= lastIndex else { return nil }
+        // Fast path: entries of one index each.
+        let guess = Int(index - start.index - 1)
+        if guess < entries.count, entries[guess].index == index, entries[guess].count == 1 { return guess }
+        var lo = 0
+        var hi = entries.count - 1
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if entries[mid].lastIndex < index { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
 
     /// The term at `index`, or nil when it is below the start or past the end.
     public func term(at index: Int64) -> Int64? {
         if index == start.index { return start.term }
-        guard index > start.index, index <= lastIndex else { return nil }
-        return entries[Int(index - start.index - 1)].term
+        return slot(of: index).map { entries[$0].term }
     }
 
+    /// The entry covering `index`.
     public func entry(at index: Int64) -> LogEntry? {
-        guard index > start.index, index <= lastIndex else { return nil }
-        return entries[Int(index - start.index - 1)]
+        slot(of: index).map { entries[$0] }
     }
 
-    /// Entries from `from` through `through` (clamped to what the log holds), at most `limit` of them.
+    /// Whether `index` is the log start or the last index of an entry: the only places a log may be cut.
+    public func isEntryEnd(_ index: Int64) -> Bool {
+        index == start.index || slot(of: index).map { entries[$0].lastIndex == index } == true
+    }
+
+    /// The end of the entry before the one covering `index` (the log start for the first entry): where a log
+    /// cut at or before `index` would end.
+    public func entryEnd(before index: Int64) -> Int64 {
+        guard let k = slot(of: index) else { return min(index - 1, lastIndex) }
+        return k == 0 ? start.index : entries[k - 1].lastIndex
+    }
+
+    /// The entries covering `from` through `through` (clamped to what the log holds), at most `limit` of them.
     public func entries(from: Int64, through: Int64, limit: Int = .max) -> [LogEntry] {
         let lo = max(from, start.index + 1)
         let hi = min(through, lastIndex)
-        guard lo <= hi else { return [] }
-        let a = Int(lo - start.index - 1)
-        let b = Int(hi - start.index - 1)
+        guard lo <= hi, let a = slot(of: lo), let b = slot(of: hi) else { return [] }
         if limit <= b - a { return Array(entries[a..<(a + limit)]) }
         return Array(entries[a...b])
     }
@@ -45,16 +73,17 @@ public struct RaftLog: Hashable, Sendable {
         other.term > lastTerm || (other.term == lastTerm && other.index >= lastIndex)
     }
 
-    /// The last position at or below `index` whose term is at most `term`; nil if that falls below the start.
+    /// The last entry end at or below `index` whose term is at most `term`; nil if that falls below the start.
     /// Used by both sides of fast backtracking.
     public func lastPosition(atOrBelow index: Int64, termAtMost term: Int64) -> LogPosition? {
-        var i = min(index, lastIndex)
-        while i >= start.index {
-            guard let t = self.term(at: i) else { return nil }
-            if t <= term { return LogPosition(index: i, term: t) }
-            i -= 1
+        guard index >= start.index else { return nil }
+        var k = index >= lastIndex ? entries.count - 1 : (slot(of: index).map { $0 - 1 } ?? -1)
+        if let s = slot(of: index), entries[s].lastIndex == index { k = s }
+        while k >= 0 {
+            if entries[k].term <= term { return entries[k].position }
+            k -= 1
         }
-        return nil
+        return start.term <= term ? start : nil
     }
 
     mutating func append(_ entry: LogEntry) {
@@ -62,11 +91,13 @@ public struct RaftLog: Hashable, Sendable {
         entries.append(entry)
     }
 
-    /// Drops entries from `index` on.
+    /// Drops the entries from `index` on; `index` must start an entry.
     mutating func truncate(from index: Int64) {
         guard index <= lastIndex else { return }
         precondition(index > start.index, "cannot truncate below the log start")
-        entries.removeLast(Int(lastIndex - index + 1))
+        let k = slot(of: index)!
+        precondition(entries[k].index == index, "cannot cut an entry in two")
+        entries.removeLast(entries.count - k)
     }
 
     /// Replaces the whole log by an empty one starting after `position` (an installed snapshot).
@@ -75,10 +106,13 @@ public struct RaftLog: Hashable, Sendable {
         entries = []
     }
 
-    /// Drops entries through `index`, which becomes the new start.
+    /// Drops the entries ending at or below `index`; the last of them becomes the new start.
     mutating func compact(through index: Int64) {
-        guard index > start.index, index <= lastIndex, let t = term(at: index) else { return }
-        entries.removeFirst(Int(index - start.index))
-        start = LogPosition(index: index, term: t)
+        guard index > start.index else { return }
+        let k =
+            index >= lastIndex ? entries.count : slot(of: index).map { entries[$0].lastIndex == index ? $0 + 1 : $0 }!
+        guard k > 0 else { return }
+        start = entries[k - 1].position
+        entries.removeFirst(k)
     }
 }

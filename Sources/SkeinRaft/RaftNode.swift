@@ -132,11 +132,13 @@ public struct RaftNode: Sendable {
         campaign(config.preVote ? .preElection : .election)
     }
 
-    /// Appends a client payload at the leader; returns its position, or why not.
-    public mutating func propose(_ payload: [UInt8]) -> Result<LogPosition, RaftError> {
+    /// Appends a client payload covering `count` indices at the leader; returns the entry's end (what the commit
+    /// index must reach), or why not. The entry starts at `log.lastIndex + 1` in `term`: a shell that writes those
+    /// into the payload (a batch's base offset and leader epoch) reads them just before proposing.
+    public mutating func propose(_ payload: [UInt8], count: Int64 = 1) -> Result<LogPosition, RaftError> {
         guard role == .leader else { return .failure(.notLeader(leader: leader)) }
         guard transferTarget == nil else { return .failure(.transferInProgress) }
-        let entry = LogEntry(index: log.lastIndex + 1, term: term, kind: .data, payload: payload)
+        let entry = LogEntry(index: log.lastIndex + 1, term: term, kind: .data, payload: payload, count: count)
         log.append(entry)
         for peer in peers { sendAppend(to: peer, allowEmpty: false) }
         return .success(entry.position)
@@ -187,7 +189,7 @@ public struct RaftNode: Sendable {
     /// Drops log entries through `index`, which must be applied and persisted (the shell's retention).
     public mutating func compact(through index: Int64) {
         guard index <= appliedIndex, index < unstableFrom, index <= stableIndex, index > log.start.index else { return }
-        let dropped = log.entries(from: log.start.index + 1, through: index)
+        let dropped = log.entries(from: log.start.index + 1, through: index).filter { $0.lastIndex <= index }
         if let last = dropped.last(where: { $0.kind == .configuration }) {
             baseVoters = VoterSet.decode(last.payload)
         }
@@ -296,11 +298,11 @@ public struct RaftNode: Sendable {
             stableIndex = snap.position.index
         }
         if let last = ready.entries.last {
-            unstableFrom = max(unstableFrom, last.index + 1)
-            stableIndex = last.index
+            unstableFrom = max(unstableFrom, last.lastIndex + 1)
+            stableIndex = last.lastIndex
         }
         outbox.removeFirst(min(ready.messages.count, outbox.count))
-        if let last = ready.committedEntries.last { appliedIndex = max(appliedIndex, last.index) }
+        if let last = ready.committedEntries.last { appliedIndex = max(appliedIndex, last.lastIndex) }
         // The leader's own entries count toward a quorum only now that they are durable.
         if role == .leader && maybeCommit() {
             broadcastAppend()
@@ -370,7 +372,8 @@ public struct RaftNode: Sendable {
         }
         // An entry of the new term: only entries of the current term commit by counting (§5.4.2), and this one
         // commits everything before it.
-        log.append(LogEntry(index: log.lastIndex + 1, term: term, kind: .leaderNoop, payload: []))
+        let noop = LogPosition(index: log.lastIndex + 1, term: term)
+        log.append(LogEntry(index: noop.index, term: term, kind: .leaderNoop, payload: config.leaderNoopPayload(noop)))
         pendingConfigIndex = log.lastIndex
         broadcastAppend()
     }
@@ -435,12 +438,12 @@ public struct RaftNode: Sendable {
         var entries = entries
         if prev.index < commitIndex {
             // Committed entries match the leader's (leader completeness); look only past our commit.
-            let skip = Int(commitIndex - prev.index)
-            guard entries.count > skip else {
+            entries.removeAll { $0.lastIndex <= commitIndex }
+            guard let first = entries.first else {
                 send(to: from, .appendResponse(.accepted(match: commitIndex)))
                 return
             }
-            entries.removeFirst(skip)
+            precondition(first.index == commitIndex + 1, "a leader's entry straddles the commit index")
             prev = LogPosition(index: commitIndex, term: log.term(at: commitIndex)!)
         }
         guard log.term(at: prev.index) == prev.term else {
@@ -449,7 +452,7 @@ public struct RaftNode: Sendable {
             return
         }
         // Log matching: keep what agrees, cut the first divergent entry and everything after it.
-        if let conflict = entries.first(where: { log.term(at: $0.index) != $0.term }) {
+        if let conflict = entries.first(where: { e in log.entry(at: e.index).map { $0 != e } ?? true }) {
             precondition(conflict.index > commitIndex, "a leader tried to overwrite a committed entry")
             let truncated = conflict.index <= log.lastIndex
             if truncated {
@@ -460,7 +463,7 @@ public struct RaftNode: Sendable {
             for e in entries where e.index >= conflict.index { log.append(e) }
             if truncated || entries.contains(where: { $0.kind == .configuration }) { recomputeVoters() }
         }
-        let lastNew = prev.index + Int64(entries.count)
+        let lastNew = entries.last?.lastIndex ?? prev.index
         commitIndex = max(commitIndex, min(commit, lastNew))
         send(to: from, .appendResponse(.accepted(match: lastNew)))
     }
@@ -513,7 +516,7 @@ public struct RaftNode: Sendable {
                 return
             }
             if let agreed = log.lastPosition(atOrBelow: hint.index, termAtMost: hint.term) {
-                pr.next = max(pr.match + 1, min(agreed.index + 1, prevIndex))
+                pr.next = max(pr.match + 1, min(agreed.index + 1, log.entryEnd(before: prevIndex) + 1))
             } else {
                 // The follower is behind our log start: the next send is a snapshot.
                 pr.next = max(pr.match + 1, log.start.index)
@@ -560,6 +563,10 @@ public struct RaftNode: Sendable {
     private mutating func sendAppend(to peer: BrokerId, allowEmpty: Bool) {
         guard var pr = progress[peer], !(pr.probing && pr.probeSent) else { return }
         pr.next = min(pr.next, log.lastIndex + 1)
+        // Appends start right after an entry end; never in the middle of an entry.
+        if pr.next - 1 > log.start.index && !log.isEntryEnd(pr.next - 1) {
+            pr.next = log.entryEnd(before: pr.next - 1) + 1
+        }
         let prevIndex = pr.next - 1
         guard let prevTerm = log.term(at: prevIndex) else {
             // The entries the follower needs are compacted away.
@@ -582,7 +589,7 @@ public struct RaftNode: Sendable {
         if pr.probing {
             pr.probeSent = true
         } else if let last = batch.last {
-            pr.next = last.index + 1
+            pr.next = last.lastIndex + 1
         }
         progress[peer] = pr
     }

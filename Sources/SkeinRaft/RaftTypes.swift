@@ -65,19 +65,36 @@ public struct RaftSnapshot: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One entry of the replicated log. The payload is opaque to Raft (a record batch for the shell).
+///
+/// An entry covers `count` consecutive indices, `index` through `lastIndex`: for Skein a record batch holds several
+/// records, each with its own Kafka offset, and the Raft index is the offset. All indices of an entry share its
+/// term and are appended, replicated, committed and truncated together; positions the protocol exchanges (prev,
+/// match, commit, log start) are always entry ends. Entries of one term are cut by that term's single leader, so
+/// every replica holding an entry of a term holds it with the same bounds.
 public struct LogEntry: Hashable, Sendable, CustomStringConvertible {
+    /// The first index the entry covers (a batch's base offset).
     public var index: Int64
     public var term: Int64
     public var kind: EntryKind
     public var payload: [UInt8]
-    public init(index: Int64, term: Int64, kind: EntryKind = .data, payload: [UInt8]) {
+    /// How many indices the entry covers (a batch's record count); at least 1.
+    public var count: Int64
+    public init(index: Int64, term: Int64, kind: EntryKind = .data, payload: [UInt8], count: Int64 = 1) {
+        precondition(count >= 1, "an entry covers at least one index")
         self.index = index
         self.term = term
         self.kind = kind
         self.payload = payload
+        self.count = count
     }
-    public var position: LogPosition { LogPosition(index: index, term: term) }
-    public var description: String { "\(index)@\(term)\(kind == .leaderNoop ? "noop" : "")" }
+    /// The last index the entry covers (a batch's last offset).
+    public var lastIndex: Int64 { index + count - 1 }
+    /// The entry's end: what a follower matches and what a commit must reach for the entry to be committed.
+    public var position: LogPosition { LogPosition(index: lastIndex, term: term) }
+    public var description: String {
+        let span = count == 1 ? "\(index)" : "\(index)-\(lastIndex)"
+        return "\(span)@\(term)\(kind == .leaderNoop ? "noop" : "")"
+    }
 }
 
 /// What must survive a crash besides the log: the current term, the vote cast in it, and the commit index.
@@ -116,10 +133,14 @@ public struct RaftConfig: Sendable {
     public var checkQuorum: Bool
     /// The most entries one AppendEntries message carries.
     public var maxEntriesPerAppend: Int
+    /// The payload of the empty entry a new leader appends, given its position (for Skein, a Kafka control batch
+    /// at that offset and epoch, so that every replica stores the same bytes). Empty by default.
+    public var leaderNoopPayload: @Sendable (LogPosition) -> [UInt8]
 
     public init(
         id: BrokerId, voters: [BrokerId], electionTicks: Int = 10, heartbeatTicks: Int = 1, preVote: Bool = true,
-        checkQuorum: Bool = true, maxEntriesPerAppend: Int = 64
+        checkQuorum: Bool = true, maxEntriesPerAppend: Int = 64,
+        leaderNoopPayload: @escaping @Sendable (LogPosition) -> [UInt8] = { _ in [] }
     ) {
         precondition(electionTicks > heartbeatTicks && heartbeatTicks > 0, "need 0 < heartbeatTicks < electionTicks")
         self.id = id
@@ -129,6 +150,7 @@ public struct RaftConfig: Sendable {
         self.preVote = preVote
         self.checkQuorum = checkQuorum
         self.maxEntriesPerAppend = max(1, maxEntriesPerAppend)
+        self.leaderNoopPayload = leaderNoopPayload
     }
 
 }
@@ -266,7 +288,7 @@ public struct RaftPersistentState: Hashable, Sendable {
         self.entries = entries
     }
 
-    public var lastIndex: Int64 { logStart.index + Int64(entries.count) }
+    public var lastIndex: Int64 { entries.last?.lastIndex ?? logStart.index }
 
     /// Persists a Ready (the in-memory storage of tests and the simulation).
     public mutating func apply(_ ready: Ready) {
@@ -277,21 +299,24 @@ public struct RaftPersistentState: Hashable, Sendable {
             entries = []
         }
         if let first = ready.entries.first {
-            let keep = Int(first.index - logStart.index - 1)
-            precondition(keep >= 0 && keep <= entries.count, "Ready entries do not follow the persisted log")
+            let keep = entries.firstIndex(where: { $0.index >= first.index }) ?? entries.count
+            precondition(
+                first.index == (keep == 0 ? logStart.index : entries[keep - 1].lastIndex) + 1,
+                "Ready entries do not follow the persisted log")
             entries.removeLast(entries.count - keep)
             entries.append(contentsOf: ready.entries)
         }
     }
 
-    /// Drops persisted entries through `index` (already applied, as the shell decides).
+    /// Drops persisted entries through the last entry ending at or below `index` (already applied, as the shell
+    /// decides).
     public mutating func compact(through index: Int64) {
-        guard index > logStart.index, index <= lastIndex else { return }
-        let k = Int(index - logStart.index)
+        let k = entries.firstIndex(where: { $0.lastIndex > index }) ?? entries.count
+        guard k > 0 else { return }
         if let last = entries[..<k].last(where: { $0.kind == .configuration }) {
             voters = VoterSet.decode(last.payload)
         }
-        logStart = LogPosition(index: index, term: entries[k - 1].term)
+        logStart = entries[k - 1].position
         entries.removeFirst(k)
     }
 }

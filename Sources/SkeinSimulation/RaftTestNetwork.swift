@@ -132,9 +132,10 @@ public struct RaftTestNetwork {
 
     /// Proposes at `id` and delivers what follows.
     @discardableResult
-    public mutating func propose(_ id: BrokerId, _ payload: [UInt8]) -> Result<LogPosition, RaftError> {
+    public mutating func propose(_ id: BrokerId, _ payload: [UInt8], count: Int64 = 1) -> Result<LogPosition, RaftError>
+    {
         guard nodes[id] != nil else { return .failure(.notLeader(leader: .none)) }
-        let result = nodes[id]!.propose(payload)
+        let result = nodes[id]!.propose(payload, count: count)
         stabilize()
         return result
     }
