@@ -7,6 +7,7 @@ let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
 let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
 
 let package = Package(
     name: "skein",
@@ -22,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // MARK: model
@@ -43,10 +47,35 @@ let package = Package(
         ),
 
         .target(name: "SkeinRaft", dependencies: ["SkeinModel"], exclude: ["README.md"]),
+        .target(
+            name: "SkeinReplication",
+            dependencies: [
+                "SkeinModel", "SkeinRaft", "KafkaRecords", "SkeinStorage", nioCore, logging,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]
+        ),
 
         // MARK: I/O
         .target(
-            name: "SkeinTransport", dependencies: ["KafkaWire", nioCore, nioPosix, logging], exclude: ["README.md"]),
+            name: "SkeinTransport", dependencies: ["KafkaWire", nioCore, nioPosix, logging, nioSSL],
+            exclude: ["README.md"]),
+        .target(
+            name: "SkeinTLS",
+            dependencies: [
+                "SkeinModel", nioSSL,
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["README.md"]),
+        .target(
+            name: "SkeinRPC",
+            dependencies: [
+                "SkeinModel", "SkeinTLS", nioCore, nioPosix, nioSSL, logging,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ],
+            exclude: ["README.md"]),
         .target(
             name: "SkeinStorage",
             dependencies: [
@@ -75,7 +104,7 @@ let package = Package(
         .target(
             name: "SkeinNode",
             dependencies: [
-                "SkeinBroker", "SkeinTransport", "SkeinModel", nioCore, nioPosix, logging,
+                "SkeinBroker", "SkeinTransport", "SkeinModel", "SkeinTLS", nioCore, nioPosix, logging, nioSSL,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -91,7 +120,8 @@ let package = Package(
         .executableTarget(
             name: "skein",
             dependencies: [
-                "KafkaWire", "KafkaRecords", "SkeinModel", "SkeinNode", "SkeinClient", nioCore, argumentParser, logging,
+                "KafkaWire", "KafkaRecords", "SkeinModel", "SkeinNode", "SkeinClient", "SkeinTLS", nioCore, argumentParser,
+                logging,
             ]
         ),
 
@@ -115,18 +145,34 @@ let package = Package(
         .testTarget(
             name: "SkeinBrokerTests",
             dependencies: [
-                "SkeinBroker", "SkeinNode", "SkeinTransport", "KafkaWire", "KafkaRecords", "SkeinModel", nioCore,
-                logging, nioPosix,
+                "SkeinBroker", "SkeinNode", "SkeinTransport", "KafkaWire", "KafkaRecords", "SkeinModel", "SkeinTLS",
+                nioCore, logging, nioPosix,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SkeinReplicationTests",
+            dependencies: [
+                "SkeinReplication", "SkeinRaft", "SkeinStorage", "KafkaRecords", "SkeinModel", nioCore, nioPosix, logging,
             ]
         ),
         .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage", "SkeinModel", "KafkaRecords", nioCore]),
         .testTarget(
             name: "SkeinTransportTests",
             dependencies: [
-                "SkeinTransport", "KafkaWire", "SkeinModel", nioCore, nioPosix, logging,
+                "SkeinTransport", "KafkaWire", "SkeinModel", "SkeinTLS", nioCore, nioPosix, logging, nioSSL,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SkeinRPCTests",
+            dependencies: [
+                "SkeinRPC", "SkeinTLS", "SkeinModel", nioCore, nioPosix, nioSSL, logging,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
     ]

@@ -119,7 +119,8 @@ extension Broker {
         case is ApiVersionsRequest:
             return eventLoop.makeSucceededFuture(.response(apiVersionsResponse(errorCode: .none)))
         case let r as MetadataRequest:
-            return eventLoop.makeSucceededFuture(.response(handleMetadata(r, version: version)))
+            return eventLoop.makeSucceededFuture(
+                .response(handleMetadata(r, version: version, listenerName: connection.listenerName)))
         case let r as CreateTopicsRequest:
             return eventLoop.makeSucceededFuture(.response(handleCreateTopics(r, version: version)))
         case let r as DeleteTopicsRequest:
@@ -144,7 +145,8 @@ extension Broker {
         case let r as DeleteRecordsRequest:
             return eventLoop.makeSucceededFuture(.response(handleDeleteRecords(r)))
         case let r as DescribeClusterRequest:
-            return eventLoop.makeSucceededFuture(.response(handleDescribeCluster(r)))
+            return eventLoop.makeSucceededFuture(
+                .response(handleDescribeCluster(r, listenerName: connection.listenerName)))
         default:
             return eventLoop.makeFailedFuture(WireError.unknownApiKey(apiKey.rawValue))
         }

@@ -44,6 +44,11 @@ public final class Broker: KafkaRequestHandling, Sendable {
         }
     }
 
+    /// The address given to clients of listener `name`, once it is bound.
+    public func setAdvertisedListener(name: String, host: String, port: Int32) {
+        configBox.withLockedValue { $0.advertisedListeners[name] = AdvertisedAddress(host: host, port: port) }
+    }
+
     public func shutdown() {
         topics.closeAll()
     }

@@ -6,9 +6,13 @@ public struct BrokerConfig: Sendable {
     public var clusterId: String
     /// Where partitions live: one directory per partition.
     public var dataDirectory: String
-    /// The address clients are told to connect to (Metadata, FindCoordinator).
+    /// The address clients are told to connect to (Metadata, FindCoordinator) when the listener a request
+    /// arrived on has no entry in `advertisedListeners`.
     public var advertisedHost: String
     public var advertisedPort: Int32
+    /// Per listener name, the address advertised to clients connected through that listener (a client on the
+    /// SSL listener is told the SSL port), as Kafka's `advertised.listeners`.
+    public var advertisedListeners: [String: AdvertisedAddress]
     public var rack: String?
     /// Kafka's `auto.create.topics.enable`; off by default here (a typo should not create a topic).
     public var autoCreateTopics: Bool
@@ -25,8 +29,10 @@ public struct BrokerConfig: Sendable {
         nodeId: BrokerId = 0, clusterId: String = "skein-local", dataDirectory: String,
         advertisedHost: String = "127.0.0.1",
         advertisedPort: Int32 = 9092, rack: String? = nil, autoCreateTopics: Bool = false, defaultPartitions: Int32 = 1,
-        messageMaxBytes: Int32 = 1_048_588, fetchMaxBytes: Int32 = 57_671_680, zeroCopyFetch: Bool = true
+        messageMaxBytes: Int32 = 1_048_588, fetchMaxBytes: Int32 = 57_671_680, zeroCopyFetch: Bool = true,
+        advertisedListeners: [String: AdvertisedAddress] = [:]
     ) {
+        self.advertisedListeners = advertisedListeners
         self.zeroCopyFetch = zeroCopyFetch
         self.nodeId = nodeId
         self.clusterId = clusterId
@@ -38,5 +44,22 @@ public struct BrokerConfig: Sendable {
         self.defaultPartitions = defaultPartitions
         self.messageMaxBytes = messageMaxBytes
         self.fetchMaxBytes = fetchMaxBytes
+    }
+}
+
+/// A host and port given to clients.
+public struct AdvertisedAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int32
+    public init(host: String, port: Int32) {
+        self.host = host
+        self.port = port
+    }
+}
+
+extension BrokerConfig {
+    /// The address to give a client that connected through `listenerName`.
+    public func advertisedAddress(listenerName: String) -> AdvertisedAddress {
+        advertisedListeners[listenerName] ?? AdvertisedAddress(host: advertisedHost, port: advertisedPort)
     }
 }

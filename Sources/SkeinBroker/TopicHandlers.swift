@@ -2,11 +2,13 @@ import KafkaWire
 import SkeinModel
 
 extension Broker {
-    func handleMetadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
+    /// Brokers are advertised at the address of the listener the request came through (Kafka's rule: a client
+    /// on the SSL listener must be sent to SSL ports).
+    func handleMetadata(_ request: MetadataRequest, version: Int16, listenerName: String) -> MetadataResponse {
         var response = MetadataResponse()
-        response.brokers = [
-            .init(nodeId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: config.rack)
-        ]
+        let config = self.config
+        let address = config.advertisedAddress(listenerName: listenerName)
+        response.brokers = [.init(nodeId: config.nodeId, host: address.host, port: address.port, rack: config.rack)]
         response.clusterId = config.clusterId
         response.controllerId = config.nodeId
         let requested: [Topic]
@@ -167,14 +169,12 @@ extension Broker {
         return response
     }
 
-    func handleDescribeCluster(_ request: DescribeClusterRequest) -> DescribeClusterResponse {
-        DescribeClusterResponse(
+    func handleDescribeCluster(_ request: DescribeClusterRequest, listenerName: String) -> DescribeClusterResponse {
+        let config = self.config
+        let address = config.advertisedAddress(listenerName: listenerName)
+        return DescribeClusterResponse(
             clusterId: config.clusterId, controllerId: config.nodeId,
-            brokers: [
-                .init(
-                    brokerId: config.nodeId, host: config.advertisedHost, port: config.advertisedPort, rack: config.rack
-                )
-            ],
+            brokers: [.init(brokerId: config.nodeId, host: address.host, port: address.port, rack: config.rack)],
             clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
                 ? Self.allClusterOperations : Int32.min)
     }

@@ -2,9 +2,11 @@ import Logging
 import NIOCore
 import NIOPosix
 import SkeinBroker
+import SkeinTLS
 import SkeinTransport
 
-/// A running node: the broker over its data directory and one Kafka listener per configured listener.
+/// A running node: the broker over its data directory and one Kafka listener per configured listener (SSL
+/// listeners use the node's `[tls]` material).
 public final class Node: Sendable {
     public let config: NodeConfig
     public let broker: Broker
@@ -34,18 +36,31 @@ public final class Node: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
             let broker = try Broker(config: config.brokerConfig, logger: logger)
+            // Loaded (and checked) once, before anything binds: a bad file stops the node with a clear error.
+            let tls = try config.listeners.contains { $0.securityProtocol == .ssl } ? config.tls?.load() : nil
             var bound: [KafkaListener] = []
             for l in config.listeners {
+                var configuration = KafkaListener.Configuration(
+                    name: l.name, host: l.host, port: l.port, maxRequestSize: config.maxRequestBytes,
+                    idleTimeout: .milliseconds(config.idleTimeoutMs))
+                if l.securityProtocol == .ssl {
+                    guard let tls else {
+                        throw NodeConfigError(key: "tls", message: "listener \(l.name) is SSL but [tls] is missing")
+                    }
+                    configuration.tls = try tls.makeContext(
+                        tls.kafkaServerConfiguration(clientAuthentication: l.sslClientAuthentication))
+                }
                 let listener = try await KafkaListener.bind(
-                    configuration: .init(
-                        name: l.name, host: l.host, port: l.port, maxRequestSize: config.maxRequestBytes,
-                        idleTimeout: .milliseconds(config.idleTimeoutMs)),
-                    group: group, handler: broker, logger: logger)
+                    configuration: configuration, group: group, handler: broker, logger: logger)
                 logger.info(
                     "Kafka listener up",
-                    metadata: ["name": "\(l.name)", "address": "\(listener.localAddress.map { "\($0)" } ?? "?")"])
-                if bound.isEmpty, l.advertisedPort == 0, let port = listener.localAddress?.port {
-                    broker.setAdvertisedListener(host: l.advertisedHost, port: Int32(port))
+                    metadata: [
+                        "name": "\(l.name)", "security_protocol": "\(l.securityProtocol.rawValue)",
+                        "address": "\(listener.localAddress.map { "\($0)" } ?? "?")",
+                    ])
+                if l.advertisedPort == 0, let port = listener.localAddress?.port {
+                    broker.setAdvertisedListener(name: l.name, host: l.advertisedHost, port: Int32(port))
+                    if bound.isEmpty { broker.setAdvertisedListener(host: l.advertisedHost, port: Int32(port)) }
                 }
                 bound.append(listener)
             }

@@ -1,6 +1,7 @@
 import Foundation
 import SkeinBroker
 import SkeinModel
+import SkeinTLS
 import TOMLKit
 
 /// A config error that names the offending key, so that an operator can fix the file at once.
@@ -17,6 +18,16 @@ public struct ListenerConfig: Sendable, Equatable {
     public var port: Int
     public var advertisedHost: String
     public var advertisedPort: Int
+    public var securityProtocol: ListenerSecurityProtocol = .plaintext
+    /// For SSL listeners: whether clients must present a certificate issued by the cluster CA.
+    public var sslClientAuthentication: KafkaClientAuthentication = .none
+}
+
+/// A listener's security protocol, in Kafka's names (SASL comes later).
+public enum ListenerSecurityProtocol: String, Sendable, Equatable, CaseIterable {
+    case plaintext = "PLAINTEXT"
+    /// TLS with the node's certificate from the `[tls]` table.
+    case ssl = "SSL"
 }
 
 /// Everything `skein node --config FILE.toml` reads. Example:
@@ -32,6 +43,17 @@ public struct ListenerConfig: Sendable, Equatable {
 /// port = 9092
 /// advertised_host = "127.0.0.1"
 ///
+/// [[listeners]]
+/// name = "SSL"
+/// port = 9093
+/// security_protocol = "SSL"       # PLAINTEXT (default) or SSL
+/// ssl_client_auth = "required"    # none (default) or required: a client certificate from the cluster CA
+///
+/// [tls]                           # paths relative to this file's directory; written by `skein certs create`
+/// ca = "tls/ca.pem"
+/// cert = "tls/node-1.pem"
+/// key = "tls/node-1.key"
+///
 /// [http]
 /// host = "127.0.0.1"
 /// port = 9644
@@ -46,6 +68,8 @@ public struct NodeConfig: Sendable, Equatable {
     public var dataDirectory: String
     public var rack: String?
     public var listeners: [ListenerConfig]
+    /// The node's TLS material (`[tls]`), used by SSL listeners; paths already resolved.
+    public var tls: TLSMaterial?
     public var httpHost: String
     /// 0 disables the HTTP port (metrics).
     public var httpPort: Int
@@ -56,10 +80,11 @@ public struct NodeConfig: Sendable, Equatable {
     public var idleTimeoutMs: Int64
 
     static let topLevelKeys: Set<String> = [
-        "node_id", "cluster_id", "data_dir", "rack", "listeners", "http", "topics", "limits",
+        "node_id", "cluster_id", "data_dir", "rack", "listeners", "tls", "http", "topics", "limits",
     ]
 
-    public init(parsing text: String) throws {
+    /// `baseDirectory` (the config file's directory) anchors relative paths in `[tls]`.
+    public init(parsing text: String, baseDirectory: String? = nil) throws {
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)
@@ -84,17 +109,34 @@ public struct NodeConfig: Sendable, Equatable {
                 let key = "listeners[\(i)]"
                 guard let t = item.table else { throw NodeConfigError(key: key, message: "expected a table") }
                 try Self.checkKeys(
-                    t, allowed: ["name", "host", "port", "advertised_host", "advertised_port"], prefix: key + ".")
+                    t,
+                    allowed: [
+                        "name", "host", "port", "advertised_host", "advertised_port", "security_protocol",
+                        "ssl_client_auth",
+                    ], prefix: key + ".")
                 let host = try Self.string(t, "host", prefix: key + ".") ?? "127.0.0.1"
                 let port = try Self.int(t, "port", range: 0...65535, prefix: key + ".", required: true) ?? 9092
                 let advertisedHost =
                     try Self.string(t, "advertised_host", prefix: key + ".") ?? (host == "0.0.0.0" ? "127.0.0.1" : host)
-                listeners.append(
-                    ListenerConfig(
-                        name: try Self.string(t, "name", prefix: key + ".") ?? "PLAINTEXT", host: host, port: port,
-                        advertisedHost: advertisedHost,
-                        advertisedPort: try Self.int(t, "advertised_port", range: 1...65535, prefix: key + ".") ?? port)
-                )
+                let securityProtocol = try Self.securityProtocol(t, prefix: key + ".")
+                var listener = ListenerConfig(
+                    name: try Self.string(t, "name", prefix: key + ".") ?? securityProtocol.rawValue, host: host,
+                    port: port, advertisedHost: advertisedHost,
+                    advertisedPort: try Self.int(t, "advertised_port", range: 1...65535, prefix: key + ".") ?? port,
+                    securityProtocol: securityProtocol)
+                if let clientAuth = try Self.string(t, "ssl_client_auth", prefix: key + ".") {
+                    guard securityProtocol == .ssl else {
+                        throw NodeConfigError(
+                            key: key + ".ssl_client_auth", message: "only SSL listeners authenticate clients")
+                    }
+                    guard let value = KafkaClientAuthentication(rawValue: clientAuth.lowercased()) else {
+                        throw NodeConfigError(
+                            key: key + ".ssl_client_auth",
+                            message: "expected \"none\" or \"required\", got '\(clientAuth)'")
+                    }
+                    listener.sslClientAuthentication = value
+                }
+                listeners.append(listener)
             }
         }
         if listeners.isEmpty {
@@ -106,6 +148,11 @@ public struct NodeConfig: Sendable, Equatable {
         let names = listeners.map(\.name)
         if Set(names).count != names.count {
             throw NodeConfigError(key: "listeners", message: "listener names must be unique, got \(names)")
+        }
+        tls = try Self.tlsMaterial(root, baseDirectory: baseDirectory)
+        if tls == nil, let i = listeners.firstIndex(where: { $0.securityProtocol == .ssl }) {
+            throw NodeConfigError(
+                key: "listeners[\(i)].security_protocol", message: "SSL needs the [tls] table (ca, cert, key)")
         }
 
         let http = try Self.table(root, "http")
@@ -141,7 +188,8 @@ public struct NodeConfig: Sendable, Equatable {
         else {
             throw NodeConfigError(key: "", message: "cannot read \(path)")
         }
-        return try NodeConfig(parsing: text)
+        let directory = (path as NSString).deletingLastPathComponent
+        return try NodeConfig(parsing: text, baseDirectory: directory.isEmpty ? nil : directory)
     }
 
     /// The broker's view of this config.
@@ -151,7 +199,39 @@ public struct NodeConfig: Sendable, Equatable {
             nodeId: BrokerId(nodeId), clusterId: clusterId, dataDirectory: dataDirectory,
             advertisedHost: first.advertisedHost,
             advertisedPort: Int32(first.advertisedPort), rack: rack, autoCreateTopics: autoCreateTopics,
-            defaultPartitions: defaultPartitions, messageMaxBytes: messageMaxBytes)
+            defaultPartitions: defaultPartitions, messageMaxBytes: messageMaxBytes,
+            advertisedListeners: Dictionary(
+                listeners.map { ($0.name, AdvertisedAddress(host: $0.advertisedHost, port: Int32($0.advertisedPort))) },
+                uniquingKeysWith: { first, _ in first }))
+    }
+
+    // MARK: listeners' security and [tls]
+
+    private static func securityProtocol(_ t: TOMLTable, prefix: String) throws -> ListenerSecurityProtocol {
+        guard let name = try string(t, "security_protocol", prefix: prefix) else { return .plaintext }
+        guard let value = ListenerSecurityProtocol(rawValue: name.uppercased()) else {
+            let known = ListenerSecurityProtocol.allCases.map(\.rawValue).joined(separator: ", ")
+            throw NodeConfigError(
+                key: prefix + "security_protocol", message: "unsupported '\(name)' (known: \(known))")
+        }
+        return value
+    }
+
+    /// `[tls]`: ca, cert and key, each a path; relative paths resolve against `baseDirectory`.
+    private static func tlsMaterial(_ root: TOMLTable, baseDirectory: String?) throws -> TLSMaterial? {
+        guard let t = try table(root, "tls") else { return nil }
+        try checkKeys(t, allowed: ["ca", "cert", "key"], prefix: "tls.")
+        func path(_ key: String, _ what: String) throws -> String {
+            guard let path = try string(t, key, prefix: "tls.") else {
+                throw NodeConfigError(key: "tls." + key, message: "required: the path of \(what) (PEM)")
+            }
+            guard !path.hasPrefix("/"), let baseDirectory else { return path }
+            return (baseDirectory as NSString).appendingPathComponent(path)
+        }
+        return TLSMaterial(
+            caPath: try path("ca", "the cluster CA certificate"),
+            certificatePath: try path("cert", "this node's certificate"),
+            keyPath: try path("key", "this node's private key"))
     }
 
     // MARK: typed lookups with the key in every error

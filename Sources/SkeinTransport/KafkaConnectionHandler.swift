@@ -1,6 +1,14 @@
 import Logging
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// A response frame in parts: buffers and file regions (record batches sent from the segment files with
 /// sendfile, never copied into memory). `release` runs once the parts are written or dropped, to close the
 /// file handles.
@@ -10,6 +18,19 @@ public struct KafkaResponseParts: Sendable {
     public init(parts: [IOData], release: @escaping @Sendable () -> Void) {
         self.parts = parts
         self.release = release
+    }
+}
+
+/// Why a file region of a response could not be read into memory.
+public enum FileRegionReadError: Error, Equatable, Sendable, CustomStringConvertible {
+    case shortFile(expected: Int, read: Int)
+    case io(errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .shortFile(let expected, let read): return "file region of \(expected) bytes ended after \(read)"
+        case .io(let errno): return "pread failed: \(String(cString: strerror(errno)))"
+        }
     }
 }
 
@@ -129,10 +150,24 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
             switch action {
             case .write(let sequence):
                 if let response = responses.removeValue(forKey: sequence) {
-                    for part in response.parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
+                    var parts = response.parts
+                    if !supportsFileRegions {
+                        do {
+                            parts = try Self.readFileRegions(parts, allocator: context.channel.allocator)
+                        } catch {
+                            // Sending the frame short would corrupt the stream: close after what came before.
+                            logger.error("cannot read a response's file region", metadata: ["error": "\(error)"])
+                            response.release()
+                            releaseAll()
+                            context.flush()
+                            context.close(promise: nil)
+                            return
+                        }
+                    }
+                    for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
                     let promise = context.eventLoop.makePromise(of: Void.self)
                     promise.futureResult.whenComplete { _ in response.release() }
-                    if let last = response.parts.last {
+                    if let last = parts.last {
                         context.write(wrapOutboundOut(last), promise: promise)
                     } else {
                         promise.succeed(())
@@ -154,6 +189,34 @@ public final class KafkaConnectionHandler: ChannelDuplexHandler {
                 releaseAll()
                 context.close(promise: nil)
             }
+        }
+    }
+
+    /// A file region's bytes, read with pread: for connections that cannot send file regions (TLS encrypts in
+    /// user space). A file shorter than the region is an error, since the frame's size counts every byte.
+    static func readFileRegions(_ parts: [IOData], allocator: ByteBufferAllocator) throws -> [IOData] {
+        guard parts.contains(where: { if case .fileRegion = $0 { true } else { false } }) else { return parts }
+        return try parts.map { part in
+            guard case .fileRegion(let region) = part else { return part }
+            let length = region.endIndex - region.readerIndex
+            var buffer = allocator.buffer(capacity: length)
+            _ = try region.fileHandle.withUnsafeFileDescriptor { fd in
+                try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                    var done = 0
+                    while done < length {
+                        let n = pread(fd, raw.baseAddress! + done, length - done, off_t(region.readerIndex + done))
+                        if n > 0 {
+                            done += n
+                        } else if n == 0 {
+                            throw FileRegionReadError.shortFile(expected: length, read: done)
+                        } else if errno != EINTR {
+                            throw FileRegionReadError.io(errno: errno)
+                        }
+                    }
+                    return done
+                }
+            }
+            return .byteBuffer(buffer)
         }
     }
 

@@ -1,9 +1,10 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A bound Kafka listener: accepts connections and runs each through the frame decoder and a
-/// `KafkaConnectionHandler`.
+/// `KafkaConnectionHandler`, behind TLS when the listener has a TLS context (Kafka's SSL security protocol).
 public final class KafkaListener: Sendable {
     public struct Configuration: Sendable {
         public var name: String
@@ -15,12 +16,16 @@ public final class KafkaListener: Sendable {
         /// Kafka's `connections.max.idle.ms` (10 minutes).
         public var idleTimeout: TimeAmount
         public var maxInFlightRequestsPerConnection: Int
+        /// The server side of TLS for every connection; nil for plaintext. Fetch responses on a TLS listener
+        /// pass through user space (no sendfile).
+        public var tls: NIOSSLContext?
 
         public init(
             name: String = "PLAINTEXT", host: String = "127.0.0.1", port: Int = 9092,
             maxRequestSize: Int = 100 * 1024 * 1024, idleTimeout: TimeAmount = .minutes(10),
-            maxInFlightRequestsPerConnection: Int = 32
+            maxInFlightRequestsPerConnection: Int = 32, tls: NIOSSLContext? = nil
         ) {
+            self.tls = tls
             self.name = name
             self.host = host
             self.port = port
@@ -54,12 +59,15 @@ public final class KafkaListener: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls = configuration.tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(allTimeout: configuration.idleTimeout),
                         ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: configuration.maxRequestSize)),
                         KafkaConnectionHandler(
                             requestHandler: handler, listenerName: configuration.name, logger: logger,
-                            configuration: connectionConfiguration, supportsFileRegions: true),
+                            configuration: connectionConfiguration, supportsFileRegions: configuration.tls == nil),
                     ])
                 }
             }

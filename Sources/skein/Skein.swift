@@ -8,7 +8,10 @@ struct Skein: AsyncParsableCommand {
         commandName: "skein",
         abstract: "Skein: a Kafka-compatible event streaming cluster.",
         discussion: "Global option: --brokers host:port[,...] (or SKEIN_BROKERS) may come before or after the verb.",
-        subcommands: [NodeCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, Bench.self]
+        subcommands: [
+            NodeCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, Bench.self,
+            CertsCommand.self,
+        ]
     )
 
     /// ArgumentParser has no options shared by every subcommand, so a `--brokers` given before the verb is
