@@ -84,6 +84,10 @@ public struct RaftNode: Sendable {
         recomputeVoters()
     }
 
+    /// What a leader knows a follower holds (nil for this replica, a non-voter, or when not leading; a value
+    /// below -1 when it knows nothing yet).
+    public func matchIndex(of peer: BrokerId) -> Int64? { progress[peer]?.match }
+
     /// Whether this replica may campaign (it is a voter).
     public var isVoter: Bool { voters.contains(id) }
 

@@ -1,0 +1,227 @@
+import Foundation
+import SkeinModel
+
+/// Where a node serves: one Kafka listener.
+public struct NodeEndpoint: Codable, Hashable, Sendable {
+    public var name: String
+    public var host: String
+    public var port: Int32
+    public init(name: String, host: String, port: Int32) {
+        self.name = name
+        self.host = host
+        self.port = port
+    }
+}
+
+/// A node as it registered with the controller: its id, rack and addresses.
+public struct NodeRegistration: Codable, Hashable, Sendable {
+    public var id: Int32
+    public var rack: String?
+    public var listeners: [NodeEndpoint]
+    public var rpcHost: String
+    public var rpcPort: Int32
+    public init(id: Int32, rack: String?, listeners: [NodeEndpoint], rpcHost: String, rpcPort: Int32) {
+        self.id = id
+        self.rack = rack
+        self.listeners = listeners
+        self.rpcHost = rpcHost
+        self.rpcPort = rpcPort
+    }
+}
+
+/// A topic in the cluster metadata: its id, each partition's replica set (the first replica is the preferred
+/// leader) and its configs.
+public struct TopicMetadata: Codable, Hashable, Sendable {
+    public var name: String
+    /// Kafka's topic id, as two 64-bit halves (Codable without a custom coder).
+    public var idHigh: UInt64
+    public var idLow: UInt64
+    public var replicas: [[Int32]]
+    public var configs: [String: String]
+
+    public var id: KafkaUUID { KafkaUUID(mostSignificantBits: idHigh, leastSignificantBits: idLow) }
+    public var partitionCount: Int32 { Int32(replicas.count) }
+
+    public init(name: String, id: KafkaUUID, replicas: [[Int32]], configs: [String: String]) {
+        self.name = name
+        self.idHigh = id.mostSignificantBits
+        self.idLow = id.leastSignificantBits
+        self.replicas = replicas
+        self.configs = configs
+    }
+}
+
+/// One change to the cluster metadata: the payload of a controller log entry.
+public enum MetadataCommand: Codable, Hashable, Sendable {
+    case registerNode(NodeRegistration)
+    case createTopic(TopicMetadata)
+    case deleteTopic(name: String)
+    /// Appends partitions with these replica sets.
+    case createPartitions(topic: String, replicas: [[Int32]])
+    /// Replaces the topic's configs (validated by the proposer).
+    case setTopicConfigs(topic: String, configs: [String: String])
+
+    public func encoded() -> [UInt8] {
+        // Encoding a plain Codable enum cannot fail.
+        [UInt8](try! JSONEncoder().encode(self))
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> MetadataCommand {
+        try JSONDecoder().decode(MetadataCommand.self, from: Data(bytes))
+    }
+}
+
+/// Why a metadata command was refused, with Kafka's error code.
+public struct MetadataError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var code: KafkaErrorCode
+    public var message: String
+    public init(_ code: KafkaErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code): \(message)" }
+}
+
+/// The cluster metadata every node holds: what the controller log says once applied in order. Pure and
+/// deterministic: every replica that applies the same commands holds the same state.
+public struct ClusterMetadata: Codable, Hashable, Sendable {
+    public private(set) var nodes: [Int32: NodeRegistration] = [:]
+    public private(set) var topics: [String: TopicMetadata] = [:]
+    /// The controller log offset of the last command applied (-1: none).
+    public private(set) var appliedOffset: Int64 = -1
+
+    public init() {}
+
+    /// Checks a command against the current state without applying it (the proposer's validation; `apply` runs
+    /// the same checks so that a command that raced another one changes nothing).
+    public func check(_ command: MetadataCommand) -> MetadataError? {
+        switch command {
+        case .registerNode(let n):
+            guard n.id >= 0 else { return MetadataError(.invalidRequest, "node id \(n.id) is negative") }
+            return nil
+        case .createTopic(let t):
+            if topics[t.name] != nil {
+                return MetadataError(.topicAlreadyExists, "Topic '\(t.name)' already exists.")
+            }
+            if let clash = topics.values.first(where: { Self.collides($0.name, t.name) }) {
+                return MetadataError(
+                    .invalidTopicException,
+                    "Topic '\(t.name)' collides with existing topic '\(clash.name)' ('.' and '_' are alike).")
+            }
+            return checkReplicas(t.replicas)
+        case .deleteTopic(let name):
+            return topics[name] == nil
+                ? MetadataError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.") : nil
+        case .createPartitions(let name, let replicas):
+            guard topics[name] != nil else {
+                return MetadataError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.")
+            }
+            return checkReplicas(replicas)
+        case .setTopicConfigs(let name, _):
+            return topics[name] == nil
+                ? MetadataError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.") : nil
+        }
+    }
+
+    private func checkReplicas(_ replicas: [[Int32]]) -> MetadataError? {
+        for set in replicas {
+            if set.isEmpty { return MetadataError(.invalidReplicaAssignment, "a partition needs a replica") }
+            if Set(set).count != set.count {
+                return MetadataError(.invalidReplicaAssignment, "replica set \(set) names a node twice")
+            }
+            if let unknown = set.first(where: { nodes[$0] == nil }) {
+                return MetadataError(.invalidReplicaAssignment, "replica set \(set) names unknown node \(unknown)")
+            }
+        }
+        return nil
+    }
+
+    /// Applies the command at `offset` of the controller log. A refused command changes nothing but the applied
+    /// offset; the refusal is returned for the proposer to report.
+    @discardableResult
+    public mutating func apply(_ command: MetadataCommand, at offset: Int64) -> MetadataError? {
+        appliedOffset = max(appliedOffset, offset)
+        if let error = check(command) { return error }
+        switch command {
+        case .registerNode(let n): nodes[n.id] = n
+        case .createTopic(let t): topics[t.name] = t
+        case .deleteTopic(let name): topics[name] = nil
+        case .createPartitions(let name, let replicas): topics[name]!.replicas += replicas
+        case .setTopicConfigs(let name, let configs): topics[name]!.configs = configs
+        }
+        return nil
+    }
+
+    /// Notes that the controller log reached `offset` with an entry that is not a command (a leader's no-op).
+    public mutating func skip(to offset: Int64) { appliedOffset = max(appliedOffset, offset) }
+
+    /// Kafka refuses topics whose names differ only in '.' versus '_' (they collide in metric names).
+    static func collides(_ a: String, _ b: String) -> Bool {
+        a != b && a.replacingOccurrences(of: ".", with: "_") == b.replacingOccurrences(of: ".", with: "_")
+    }
+
+    /// How many replicas (and preferred leaderships) each node holds: what placement balances.
+    public var replicaLoad: [Int32: (replicas: Int, leaders: Int)] {
+        var load: [Int32: (replicas: Int, leaders: Int)] = [:]
+        for id in nodes.keys { load[id] = (0, 0) }
+        for t in topics.values {
+            for set in t.replicas {
+                for (k, r) in set.enumerated() {
+                    load[r, default: (0, 0)].replicas += 1
+                    if k == 0 { load[r, default: (0, 0)].leaders += 1 }
+                }
+            }
+        }
+        return load
+    }
+}
+
+/// Chooses replica sets for new partitions: balanced across nodes by their current load, preferred leaders
+/// spread too, and with racks configured, the replicas of a partition on as many racks as possible.
+public enum ReplicaPlacement {
+    public static func assign(
+        partitions: Int, replicationFactor: Int, nodes: [NodeRegistration],
+        load: [Int32: (replicas: Int, leaders: Int)] = [:]
+    ) throws(MetadataError) -> [[Int32]] {
+        guard replicationFactor >= 1 else {
+            throw MetadataError(.invalidReplicationFactor, "Replication factor must be larger than 0.")
+        }
+        guard replicationFactor <= nodes.count else {
+            throw MetadataError(
+                .invalidReplicationFactor,
+                "Replication factor: \(replicationFactor) larger than available brokers: \(nodes.count).")
+        }
+        guard partitions >= 1 else {
+            throw MetadataError(.invalidPartitions, "Number of partitions must be larger than 0.")
+        }
+        var replicaCount: [Int32: Int] = [:]
+        var leaderCount: [Int32: Int] = [:]
+        for n in nodes {
+            replicaCount[n.id] = load[n.id]?.replicas ?? 0
+            leaderCount[n.id] = load[n.id]?.leaders ?? 0
+        }
+        let rackOf = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0.rack ?? "") })
+        var result: [[Int32]] = []
+        for _ in 0..<partitions {
+            // The leader: fewest preferred leaderships, then fewest replicas, then lowest id.
+            let leader = nodes.map(\.id).min { a, b in
+                (leaderCount[a]!, replicaCount[a]!, a) < (leaderCount[b]!, replicaCount[b]!, b)
+            }!
+            var chosen = [leader]
+            var racks: [String: Int] = [rackOf[leader]!: 1]
+            while chosen.count < replicationFactor {
+                // Followers: least-used rack first, then fewest replicas, then lowest id.
+                let next = nodes.map(\.id).filter { !chosen.contains($0) }.min { a, b in
+                    (racks[rackOf[a]!, default: 0], replicaCount[a]!, a)
+                        < (racks[rackOf[b]!, default: 0], replicaCount[b]!, b)
+                }!
+                chosen.append(next)
+                racks[rackOf[next]!, default: 0] += 1
+            }
+            for r in chosen { replicaCount[r]! += 1 }
+            leaderCount[leader]! += 1
+            result.append(chosen)
+        }
+        return result
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import KafkaRecords
+import NIOCore
+import SkeinModel
+import SkeinRaft
+import SkeinStorage
+
+/// The durable side of one replica: the partition's Kafka log is the Raft log (a record batch is an entry, its
+/// offsets the indices, its partitionLeaderEpoch the term), and a small `raft-state` file beside the segments
+/// holds the term, the vote and the last commit index seen.
+///
+/// Writes of the term and vote go to disk before the messages of the same Ready leave (a vote must not be
+/// forgotten); the commit index is only a hint (a restarted replica that remembers an older one re-learns it),
+/// so it is written with them and when `saveCommit()` is called. Not thread-safe: one owner.
+public final class ReplicaStore {
+    public let log: PartitionLog
+    public let directory: String
+    private var saved = HardState(term: 0, votedFor: .none, commit: -1)
+    private var latest = HardState(term: 0, votedFor: .none, commit: -1)
+
+    public init(log: PartitionLog) {
+        self.log = log
+        self.directory = log.directory
+    }
+
+    private var statePath: String { directory + "/raft-state" }
+
+    /// What a restarting replica starts from: the hard state, a log start at the last committed batch, and the
+    /// batches after it (uncommitted as far as this replica knows, so few) as entries.
+    public func load() throws -> RaftPersistentState {
+        var hs = HardState(term: 0, votedFor: .none, commit: -1)
+        if let data = FileManager.default.contents(atPath: statePath) {
+            guard data.count == 20 else {
+                throw StorageError.corruptFile(path: statePath, reason: "expected 20 bytes, found \(data.count)")
+            }
+            let bytes = [UInt8](data)
+            func int(_ at: Int, _ n: Int) -> Int64 { bytes[at..<(at + n)].reduce(Int64(0)) { $0 << 8 | Int64($1) } }
+            hs = HardState(
+                term: int(0, 8), votedFor: BrokerId(Int32(truncatingIfNeeded: int(8, 4))), commit: int(12, 8))
+        }
+        saved = hs
+        latest = hs
+        let logStart = log.logStartOffset
+        let logEnd = log.logEndOffset
+        var commit = min(hs.commit, logEnd - 1)
+        var start = LogPosition(index: logStart - 1, term: 0)
+        if commit >= logStart {
+            if let batch = try batches(from: commit, through: commit).first, batch.lastOffset == commit {
+                start = LogPosition(index: commit, term: Int64(batch.partitionLeaderEpoch))
+            } else {
+                // Not a batch end (cannot happen with a consistent log): treat everything on disk as unknown.
+                commit = logStart - 1
+            }
+        }
+        if start.index == logStart - 1 && logStart > 0 {
+            // The term before the log start is unknown; a leader that disagrees sends its log start (InstallSnapshot).
+            start.term = 0
+        }
+        let entries = try batches(from: start.index + 1, through: logEnd - 1).map(Self.entry)
+        hs.commit = max(commit, start.index)
+        return RaftPersistentState(hardState: hs, logStart: start, entries: entries)
+    }
+
+    /// The batches covering `from` through `through`, read from disk.
+    public func batches(from: Int64, through: Int64) throws -> [RecordBatchView] {
+        guard from <= through, from < log.logEndOffset else { return [] }
+        let read = try log.read(fromOffset: max(from, log.logStartOffset), maxBytes: Int.max, maxOffset: through + 1)
+        var buffer = ByteBufferAllocator().buffer(capacity: read.sizeInBytes)
+        for chunk in read.chunks { try chunk.read(into: &buffer) }
+        return RecordBatchSequence(buffer).map { $0 }
+    }
+
+    /// A record batch as a Raft entry.
+    public static func entry(_ batch: RecordBatchView) -> LogEntry {
+        let isLeaderChange = batch.attributes.isControl && (try? batch.controlRecordType()) == .leaderChange
+        return LogEntry(
+            index: batch.baseOffset, term: Int64(batch.partitionLeaderEpoch),
+            kind: isLeaderChange ? .leaderNoop : .data, payload: Array(batch.bytes.readableBytesView),
+            count: Int64(batch.lastOffsetDelta) + 1)
+    }
+
+    /// The control batch a new leader writes at the start of its term (KRaft's LEADER_CHANGE type; consumers skip
+    /// control batches).
+    public static func leaderChangeBatch(at position: LogPosition, timestamp: Int64) -> [UInt8] {
+        // A fixed-size control batch with no compression cannot fail to build.
+        let batch = try! RecordBatchBuilder.controlBatch(
+            type: .leaderChange, value: nil, baseOffset: position.index,
+            partitionLeaderEpoch: Int32(truncatingIfNeeded: position.term), timestamp: timestamp)
+        return Array(batch.readableBytesView)
+    }
+
+    /// Persists the entries and hard state of a Ready (the snapshot is the caller's: it needs the leader's data).
+    public func persist(_ ready: Ready) throws {
+        if let first = ready.entries.first {
+            if first.index < log.logEndOffset { try log.truncate(to: first.index) }
+            var buffer = ByteBufferAllocator().buffer(capacity: ready.entries.reduce(0) { $0 + $1.payload.count })
+            for e in ready.entries { buffer.writeBytes(e.payload) }
+            guard let info = try log.appendAsFollower(buffer), info.lastOffset == ready.entries.last!.lastIndex else {
+                throw StorageError.corruptFile(
+                    path: directory, reason: "replicated entries did not land at their offsets")
+            }
+        }
+        if let hs = ready.hardState {
+            latest = hs
+            if hs.term != saved.term || hs.votedFor != saved.votedFor { try writeState(hs, sync: true) }
+        }
+    }
+
+    /// Writes the latest commit index if it moved since the last write.
+    public func saveCommit() throws {
+        if latest != saved { try writeState(latest, sync: false) }
+    }
+
+    private func writeState(_ hs: HardState, sync: Bool) throws {
+        var bytes = [UInt8]()
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: hs.term >> Int64(shift)))
+        }
+        let vote = UInt32(bitPattern: hs.votedFor.rawValue)
+        for shift in stride(from: 24, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: vote >> UInt32(shift)))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            bytes.append(UInt8(truncatingIfNeeded: hs.commit >> Int64(shift)))
+        }
+        // Written to a temporary file, then renamed over the old one; a new term or vote is fsynced first, so that
+        // it survives power loss too.
+        let tmp = statePath + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StorageError.io(operation: "open", path: tmp, errno: errno) }
+        defer { close(fd) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw StorageError.io(operation: "write", path: tmp, errno: errno) }
+        guard !sync || fsync(fd) == 0 else { throw StorageError.io(operation: "fsync", path: tmp, errno: errno) }
+        guard rename(tmp, statePath) == 0 else {
+            throw StorageError.io(operation: "rename", path: statePath, errno: errno)
+        }
+        saved = hs
+    }
+}

@@ -1,0 +1,528 @@
+import KafkaRecords
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SkeinModel
+import SkeinRaft
+import SkeinStorage
+
+/// How replicas reach their peers: one-way frames and requests, as `SkeinRPC` provides over mutual TLS (tests
+/// use an in-memory one). `kind` tells the receiver what the payload is (`ReplicationEngine.raftKind`, ...).
+public protocol PeerTransport: Sendable {
+    func send(to: BrokerId, kind: UInt16, payload: ByteBuffer)
+    func request(to: BrokerId, kind: UInt16, payload: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer
+}
+
+/// Why an append was not taken (or not confirmed).
+public enum ReplicationError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// This replica does not lead the group; `leader` is the one it knows of.
+    case notLeader(leader: BrokerId)
+    /// The group is not hosted here.
+    case unknownGroup(GroupId)
+    /// The entry was appended but lost its place before it committed (a new leader overwrote it, or this one
+    /// stepped down); it may still commit, so a retry can duplicate it.
+    case leadershipLost
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .notLeader(let leader): "not the leader (leader: \(leader))"
+        case .unknownGroup(let g): "no replica of \(g) here"
+        case .leadershipLost: "leadership changed before the entry committed"
+        case .storage(let why): "storage: \(why)"
+        }
+    }
+}
+
+/// A group's state as readers on other threads see it (updated after every Ready).
+public struct ReplicaStatus: Hashable, Sendable {
+    public var role: RaftRole
+    public var leader: BrokerId
+    /// The leader epoch (Raft term).
+    public var term: Int64
+    /// The high watermark: the first offset not known committed.
+    public var highWatermark: Int64
+    public var logEndOffset: Int64
+    public var voters: [BrokerId]
+    /// Voters whose log the leader knows to be at most `maxLagEntries` behind (only meaningful on the leader).
+    public var inSync: [BrokerId]
+}
+
+/// Where an accepted append landed.
+public struct AppendPosition: Hashable, Sendable {
+    public var baseOffset: Int64
+    public var lastOffset: Int64
+    public var term: Int64
+}
+
+/// The shell around the Raft replicas of one node: it ticks them, feeds them the messages peers send, carries out
+/// their Readies (persist to the partition log, send, apply), batches all outgoing messages to one peer into one
+/// frame per round, and completes appends when they are stored (acks=1) or committed (acks=all).
+///
+/// All replica state lives on one event loop; the public methods hop to it. A follower that has fallen behind the
+/// leader's in-memory log gets the missing batches from the leader's disk (a catch-up fetch) instead of a
+/// snapshot.
+public final class ReplicationEngine: @unchecked Sendable {
+    public static let raftKind: UInt16 = 1
+    public static let catchUpKind: UInt16 = 2
+
+    public struct Settings: Sendable {
+        public var tickInterval: TimeAmount = .milliseconds(50)
+        public var electionTicks = 10
+        public var heartbeatTicks = 2
+        public var maxEntriesPerAppend = 256
+        /// In-memory Raft entries kept per group beyond what every follower has: above it a slow follower is
+        /// served from disk by catch-up fetches.
+        public var maxInMemoryBytes = 16 << 20
+        public var catchUpChunkBytes = 4 << 20
+        public var maxLagEntries: Int64 = 1000
+        public init() {}
+    }
+
+    final class Replica: @unchecked Sendable {  // confined to the engine's loop
+        let group: GroupId
+        var node: RaftNode
+        let store: ReplicaStore
+        var commitWaiters: [(position: LogPosition, promise: EventLoopPromise<AppendPosition>)] = []
+        /// A Ready waiting for a catch-up fetch to bring the leader's batches; nothing else runs meanwhile.
+        var catchingUp = false
+        /// The commit index as of the last Ready carried out: what this replica's disk holds for sure.
+        var durableCommit: Int64
+        var lastRole: RaftRole = .follower
+        init(group: GroupId, node: RaftNode, store: ReplicaStore) {
+            self.group = group
+            self.node = node
+            self.store = store
+            durableCommit = node.commitIndex
+        }
+    }
+
+    public let nodeId: BrokerId
+    public let loop: any EventLoop
+    public let settings: Settings
+    private let transport: any PeerTransport
+    private let logger: Logger
+    private let clock: any SkeinModel.Clock
+    private var replicas: [GroupId: Replica] = [:]
+    private var outbound: [BrokerId: [(GroupId, RaftMessage)]] = [:]
+    private var ticker: RepeatedTask?
+    private var seed: UInt64
+    private let statuses = NIOLockedValueBox([GroupId: ReplicaStatus]())
+    private let counters = NIOLockedValueBox((catchUps: 0, catchUpBytes: 0, restarts: 0))
+    /// Catch-up fetches completed, bytes they brought, and replicas restarted from disk after a failure.
+    public var statistics: (catchUps: Int, catchUpBytes: Int, restarts: Int) { counters.withLockedValue { $0 } }
+    /// Committed entries of a group, in order, on the engine's loop (the controller applies its log here).
+    public var onCommit: (@Sendable (GroupId, [LogEntry]) -> Void)?
+    /// A group's high watermark moved (wakes long-polling fetches).
+    public var onHighWatermark: (@Sendable (GroupId, Int64) -> Void)?
+
+    public init(
+        nodeId: BrokerId, loop: any EventLoop, transport: any PeerTransport, settings: Settings = Settings(),
+        clock: any SkeinModel.Clock, seed: UInt64, logger: Logger
+    ) {
+        self.nodeId = nodeId
+        self.loop = loop
+        self.transport = transport
+        self.settings = settings
+        self.clock = clock
+        self.seed = seed
+        self.logger = logger
+    }
+
+    public func start() {
+        ticker = loop.scheduleRepeatedTask(initialDelay: settings.tickInterval, delay: settings.tickInterval) {
+            [weak self] _ in self?.tickAll()
+        }
+    }
+
+    /// Stops ticking and saves every replica's commit index.
+    public func stop() -> EventLoopFuture<Void> {
+        loop.submit {
+            self.ticker?.cancel()
+            self.ticker = nil
+            for r in self.replicas.values { try? r.store.saveCommit() }
+            for r in self.replicas.values { self.failWaiters(r, .leadershipLost) }
+        }
+    }
+
+    // MARK: - Groups
+
+    /// Starts (or restarts) the replica of `group` over `log`, with the given voters.
+    public func addGroup(_ group: GroupId, voters: [BrokerId], log: PartitionLog) -> EventLoopFuture<Void> {
+        loop.submit {
+            guard self.replicas[group] == nil else { return }
+            let store = ReplicaStore(log: log)
+            let state = try store.load()
+            self.seed = self.seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let clock = self.clock
+            let config = RaftConfig(
+                id: self.nodeId, voters: voters, electionTicks: self.settings.electionTicks,
+                heartbeatTicks: self.settings.heartbeatTicks, maxEntriesPerAppend: self.settings.maxEntriesPerAppend,
+                leaderNoopPayload: { ReplicaStore.leaderChangeBatch(at: $0, timestamp: clock.nowMillis) })
+            let node = RaftNode(
+                config: config, state: state,
+                random: SeededRandom(seed: self.seed ^ UInt64(bitPattern: Int64(group.hashValue))),
+                appliedIndex: state.logStart.index)
+            let replica = Replica(group: group, node: node, store: store)
+            self.replicas[group] = replica
+            // A group of one elects itself at once.
+            if voters == [self.nodeId] { replica.node.startElection() }
+            self.process(replica)
+            self.flush()
+        }
+    }
+
+    /// Stops the replica of `group` (its log stays; the caller closes or deletes it).
+    public func removeGroup(_ group: GroupId) -> EventLoopFuture<Void> {
+        loop.submit {
+            guard let r = self.replicas.removeValue(forKey: group) else { return }
+            try? r.store.saveCommit()
+            self.failWaiters(r, .leadershipLost)
+            _ = self.statuses.withLockedValue { $0.removeValue(forKey: group) }
+        }
+    }
+
+    public func status(of group: GroupId) -> ReplicaStatus? { statuses.withLockedValue { $0[group] } }
+    public var allStatuses: [GroupId: ReplicaStatus] { statuses.withLockedValue { $0 } }
+
+    /// Asks the leader of `group` here to hand over to `target` (or to the most caught-up voter when nil).
+    public func transferLeadership(_ group: GroupId, to target: BrokerId? = nil) -> EventLoopFuture<Bool> {
+        loop.submit {
+            guard let r = self.replicas[group], r.node.role == .leader else { return false }
+            let peers = r.node.voters.filter { $0 != self.nodeId }
+            guard
+                let to = target
+                    ?? peers.max(by: { (r.node.matchIndex(of: $0) ?? -2) < (r.node.matchIndex(of: $1) ?? -2) })
+            else { return false }
+            guard case .success = r.node.transferLeadership(to: to) else { return false }
+            self.process(r)
+            self.flush()
+            return true
+        }
+    }
+
+    // MARK: - Appends
+
+    /// Appends record batches (already validated) at the leader of `group`: each gets its offsets and the leader
+    /// epoch written in place and becomes one entry. The future completes once the batches are stored here
+    /// (`waitForCommit` false, acks=1) or committed (acks=all), with where they landed.
+    public func append(_ group: GroupId, batches: [ByteBuffer], waitForCommit: Bool) -> EventLoopFuture<AppendPosition>
+    {
+        loop.flatSubmit {
+            guard let r = self.replicas[group] else {
+                return self.loop.makeFailedFuture(ReplicationError.unknownGroup(group))
+            }
+            guard r.node.role == .leader, !r.catchingUp else {
+                return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: r.node.leader))
+            }
+            var first: Int64 = -1
+            var last = LogPosition.empty
+            for batch in batches {
+                guard var view = try? RecordBatchView(bytes: batch) else {
+                    return self.loop.makeFailedFuture(ReplicationError.storage("not a record batch"))
+                }
+                let base = r.node.log.lastIndex + 1
+                view.setBaseOffset(base)
+                view.setPartitionLeaderEpoch(Int32(truncatingIfNeeded: r.node.term))
+                switch r.node.propose(Array(view.bytes.readableBytesView), count: Int64(view.lastOffsetDelta) + 1) {
+                case .success(let position):
+                    if first < 0 { first = base }
+                    last = position
+                case .failure(.notLeader(let leader)):
+                    return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: leader))
+                case .failure:
+                    return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: .none))
+                }
+            }
+            let landed = AppendPosition(baseOffset: first, lastOffset: last.index, term: last.term)
+            let promise = self.loop.makePromise(of: AppendPosition.self)
+            if waitForCommit {
+                r.commitWaiters.append((last, promise))
+            }
+            self.process(r)
+            self.flush()
+            if !waitForCommit {
+                // process() persisted the entries synchronously, unless that failed.
+                if r.node.log.lastIndex >= last.index && r.store.log.logEndOffset > last.index {
+                    promise.succeed(landed)
+                } else {
+                    promise.fail(ReplicationError.storage("append did not reach the log"))
+                }
+            }
+            return promise.futureResult.map { _ in landed }
+        }
+    }
+
+    // MARK: - Inputs
+
+    /// A frame of Raft messages from `from` (its identity comes from its certificate).
+    public func receive(from: BrokerId, payload: ByteBuffer) {
+        loop.execute {
+            var buffer = payload
+            let messages: [(GroupId, RaftMessage)]
+            do {
+                messages = try RaftWire.decode(&buffer)
+            } catch {
+                self.logger.warning(
+                    "dropping a malformed replication frame", metadata: ["from": "\(from)", "error": "\(error)"])
+                return
+            }
+            var touched: [GroupId: Replica] = [:]
+            for (group, m) in messages {
+                // A peer may only speak for itself.
+                guard m.from == from, m.to == self.nodeId, let r = self.replicas[group], !r.catchingUp else { continue }
+                r.node.step(m)
+                touched[group] = r
+            }
+            for r in touched.values { self.process(r) }
+            self.flush()
+        }
+    }
+
+    private func tickAll() {
+        for r in replicas.values where !r.catchingUp {
+            r.node.tick()
+            process(r)
+        }
+        flush()
+    }
+
+    // MARK: - Ready
+
+    private func process(_ r: Replica) {
+        while r.node.hasReady && !r.catchingUp {
+            let ready = r.node.ready()
+            if let snap = ready.snapshot {
+                startCatchUp(r, ready: ready, to: snap.position, from: ready.leader)
+                return
+            }
+            do {
+                try r.store.persist(ready)
+            } catch {
+                logger.error(
+                    "replica storage failed; restarting it from disk",
+                    metadata: ["group": "\(r.group)", "error": "\(error)"])
+                restart(r)
+                return
+            }
+            complete(r, ready)
+        }
+    }
+
+    /// Sends, applies and advances a Ready whose state is durable.
+    private func complete(_ r: Replica, _ ready: Ready) {
+        for m in ready.messages { outbound[m.to, default: []].append((r.group, m)) }
+        if !ready.committedEntries.isEmpty { onCommit?(r.group, ready.committedEntries) }
+        r.node.advance(ready)
+        r.durableCommit = r.node.commitIndex
+        resolveWaiters(r)
+        compactMemory(r)
+        publish(r)
+    }
+
+    private func resolveWaiters(_ r: Replica) {
+        guard !r.commitWaiters.isEmpty else { return }
+        if r.node.role != .leader {
+            failWaiters(r, .leadershipLost)
+            return
+        }
+        var pending: [(position: LogPosition, promise: EventLoopPromise<AppendPosition>)] = []
+        for w in r.commitWaiters {
+            if r.node.log.term(at: w.position.index).map({ $0 != w.position.term }) ?? false {
+                w.promise.fail(ReplicationError.leadershipLost)
+            } else if r.node.commitIndex >= w.position.index {
+                w.promise.succeed(AppendPosition(baseOffset: -1, lastOffset: w.position.index, term: w.position.term))
+            } else {
+                pending.append(w)
+            }
+        }
+        r.commitWaiters = pending
+    }
+
+    private func failWaiters(_ r: Replica, _ error: ReplicationError) {
+        let waiters = r.commitWaiters
+        r.commitWaiters = []
+        for w in waiters { w.promise.fail(error) }
+    }
+
+    /// Drops applied entries from memory: everything every voter holds, and beyond that whatever exceeds the
+    /// in-memory budget (a follower that needs it then catches up from disk).
+    private func compactMemory(_ r: Replica) {
+        let applied = r.node.appliedIndex
+        var through = applied
+        if r.node.role == .leader {
+            for peer in r.node.voters where peer != nodeId {
+                through = min(through, r.node.matchIndex(of: peer) ?? through)
+            }
+            let bytes = r.node.log.entries.reduce(0) { $0 + $1.payload.count }
+            if bytes > settings.maxInMemoryBytes { through = applied }
+        }
+        if through > r.node.log.start.index { r.node.compact(through: through) }
+    }
+
+    private func publish(_ r: Replica) {
+        let node = r.node
+        var inSync: [BrokerId] = []
+        if node.role == .leader {
+            inSync = node.voters.filter { v in
+                v == nodeId
+                    || (node.matchIndex(of: v).map { $0 >= node.log.lastIndex - settings.maxLagEntries } ?? false)
+            }
+        }
+        let status = ReplicaStatus(
+            role: node.role, leader: node.leader, term: node.term, highWatermark: node.commitIndex + 1,
+            logEndOffset: node.log.lastIndex + 1, voters: node.voters, inSync: inSync)
+        var hwMoved = false
+        statuses.withLockedValue {
+            hwMoved = $0[r.group]?.highWatermark != status.highWatermark
+            $0[r.group] = status
+        }
+        if r.lastRole != node.role {
+            logger.info(
+                "replica role changed",
+                metadata: [
+                    "group": "\(r.group)", "role": "\(node.role)", "term": "\(node.term)", "leader": "\(node.leader)",
+                ])
+            r.lastRole = node.role
+        }
+        if hwMoved { onHighWatermark?(r.group, status.highWatermark) }
+    }
+
+    private func flush() {
+        guard !outbound.isEmpty else { return }
+        let batches = outbound
+        outbound = [:]
+        for (peer, messages) in batches {
+            var buffer = ByteBufferAllocator().buffer(capacity: 64 + messages.count * 48)
+            RaftWire.encode(messages, into: &buffer)
+            transport.send(to: peer, kind: Self.raftKind, payload: buffer)
+        }
+    }
+
+    /// Rebuilds a replica from its disk state, as after a crash (Raft tolerates that at any time).
+    private func restart(_ r: Replica) {
+        counters.withLockedValue { $0.restarts += 1 }
+        failWaiters(r, .leadershipLost)
+        do {
+            let state = try r.store.load()
+            r.node = RaftNode(
+                config: r.node.config, state: state, random: SeededRandom(seed: UInt64(bitPattern: clock.nowMillis)),
+                appliedIndex: state.logStart.index)
+            r.durableCommit = r.node.commitIndex
+            r.catchingUp = false
+        } catch {
+            logger.critical(
+                "replica cannot reload its log; it stays down", metadata: ["group": "\(r.group)", "error": "\(error)"])
+            replicas[r.group] = nil
+        }
+    }
+
+    // MARK: - Catch-up from the leader's disk
+
+    /// The leader's in-memory log starts after what this follower has: fetch the batches up to `position` from
+    /// the leader's log, after cutting this log back to what it knows committed (that prefix is the leader's).
+    private func startCatchUp(_ r: Replica, ready: Ready, to position: LogPosition, from leader: BrokerId) {
+        r.catchingUp = true
+        let log = r.store.log
+        do {
+            let keep = min(r.durableCommit + 1, log.logEndOffset)
+            if keep < log.logEndOffset { try log.truncate(to: keep) }
+        } catch {
+            restart(r)
+            return
+        }
+        logger.info(
+            "catching up from the leader's log",
+            metadata: [
+                "group": "\(r.group)", "from": "\(log.logEndOffset)", "through": "\(position.index)",
+                "leader": "\(leader)",
+            ])
+        let transport = self.transport
+        let group = r.group
+        let chunk = settings.catchUpChunkBytes
+        let promise = loop.makePromise(of: Void.self)
+        promise.completeWithTask {
+            while log.logEndOffset <= position.index {
+                var request = ByteBufferAllocator().buffer(capacity: 64)
+                CatchUp.encodeRequest(
+                    group: group, from: log.logEndOffset, through: position.index, maxBytes: chunk, into: &request)
+                var response = try await transport.request(
+                    to: leader, kind: Self.catchUpKind, payload: request, timeout: .seconds(10))
+                let (leaderStart, batches) = try CatchUp.decodeResponse(&response)
+                if leaderStart > log.logEndOffset { try log.truncateFully(startingAt: leaderStart) }
+                guard let info = try log.appendAsFollower(batches) else {
+                    throw ReplicationError.storage("the leader sent no batch from \(log.logEndOffset)")
+                }
+                self.counters.withLockedValue { $0.catchUpBytes += info.sizeInBytes }
+            }
+        }
+        promise.futureResult.hop(to: loop).whenComplete { result in
+            guard self.replicas[group] === r else { return }
+            switch result {
+            case .success:
+                self.counters.withLockedValue { $0.catchUps += 1 }
+                r.catchingUp = false
+                do {
+                    var rest = ready
+                    rest.snapshot = nil
+                    try r.store.persist(rest)
+                    self.complete(r, ready)
+                } catch {
+                    self.restart(r)
+                }
+            case .failure(let error):
+                self.logger.warning(
+                    "catch-up failed; the replica restarts from disk",
+                    metadata: ["group": "\(group)", "error": "\(error)"])
+                self.restart(r)
+            }
+            self.process(r)
+            self.flush()
+        }
+    }
+
+    /// Serves a follower's catch-up fetch from this node's log (the batches as stored).
+    public func serveCatchUp(_ payload: ByteBuffer) -> EventLoopFuture<ByteBuffer> {
+        loop.submit {
+            var buffer = payload
+            let (group, from, through, maxBytes) = try CatchUp.decodeRequest(&buffer)
+            guard let r = self.replicas[group] else { throw ReplicationError.unknownGroup(group) }
+            let log = r.store.log
+            let start = log.logStartOffset
+            let read = try log.read(
+                fromOffset: max(from, start), maxBytes: min(maxBytes, 64 << 20),
+                maxOffset: min(through + 1, r.node.commitIndex + 1))
+            var out = ByteBufferAllocator().buffer(capacity: read.sizeInBytes + 16)
+            out.writeInteger(start)
+            for chunk in read.chunks { try chunk.read(into: &out) }
+            return out
+        }
+    }
+}
+
+/// The catch-up fetch: a follower asks for the batches from `from` through `through` of a group.
+enum CatchUp {
+    static func encodeRequest(group: GroupId, from: Int64, through: Int64, maxBytes: Int, into b: inout ByteBuffer) {
+        let topic = Array(group.topic.utf8)
+        b.writeInteger(UInt16(topic.count))
+        b.writeBytes(topic)
+        b.writeInteger(group.partition)
+        b.writeInteger(from)
+        b.writeInteger(through)
+        b.writeInteger(Int32(clamping: maxBytes))
+    }
+
+    static func decodeRequest(_ b: inout ByteBuffer) throws -> (GroupId, Int64, Int64, Int) {
+        guard let n = b.readInteger(as: UInt16.self), let topicBytes = b.readBytes(length: Int(n)),
+            let topic = String(validating: topicBytes, as: UTF8.self), let partition = b.readInteger(as: Int32.self),
+            let from = b.readInteger(as: Int64.self), let through = b.readInteger(as: Int64.self),
+            let maxBytes = b.readInteger(as: Int32.self)
+        else { throw RaftWireError("malformed catch-up request") }
+        return (GroupId(topic: topic, partition: partition), from, through, Int(max(maxBytes, 0)))
+    }
+
+    static func decodeResponse(_ b: inout ByteBuffer) throws -> (logStart: Int64, batches: ByteBuffer) {
+        guard let start = b.readInteger(as: Int64.self) else { throw RaftWireError("malformed catch-up response") }
+        return (start, b.slice())
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import KafkaRecords
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SkeinModel
+import SkeinRaft
+import SkeinStorage
+import Testing
+
+@testable import SkeinReplication
+
+/// Engines of one process talking through memory; links can be cut.
+final class MemoryNetwork: Sendable {
+    private let state = NIOLockedValueBox((engines: [BrokerId: ReplicationEngine](), down: Set<BrokerId>()))
+
+    func register(_ engine: ReplicationEngine) {
+        state.withLockedValue {
+            $0.engines[engine.nodeId] = engine
+            $0.down.remove(engine.nodeId)
+        }
+    }
+    func setDown(_ id: BrokerId, _ down: Bool) {
+        state.withLockedValue { if down { $0.down.insert(id) } else { $0.down.remove(id) } }
+    }
+    func target(_ from: BrokerId, _ to: BrokerId) -> ReplicationEngine? {
+        state.withLockedValue { s in
+            s.down.contains(from) || s.down.contains(to) ? nil : s.engines[to]
+        }
+    }
+    func transport(for id: BrokerId) -> MemoryTransport { MemoryTransport(id: id, network: self) }
+}
+
+struct MemoryTransport: PeerTransport {
+    let id: BrokerId
+    let network: MemoryNetwork
+    func send(to: BrokerId, kind: UInt16, payload: ByteBuffer) {
+        network.target(id, to)?.receive(from: id, payload: payload)
+    }
+    func request(to: BrokerId, kind: UInt16, payload: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer {
+        guard let engine = network.target(id, to) else { throw ReplicationError.notLeader(leader: .none) }
+        return try await engine.serveCatchUp(payload).get()
+    }
+}
+
+/// A record batch of `count` records with the given value bytes.
+func batch(_ count: Int, value: UInt8) throws -> ByteBuffer {
+    let records = (0..<count).map {
+        Record(offsetDelta: Int32($0), timestampDelta: 0, key: nil, value: ByteBuffer(bytes: [value, UInt8($0)]))
+    }
+    return try RecordBatchBuilder.build(
+        header: RecordBatchHeader(baseOffset: 0, baseTimestamp: 1_700_000_000_000), records: records)
+}
+
+struct WallClock: SkeinModel.Clock {
+    var nowMillis: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    var monotonicNanos: UInt64 { DispatchTime.now().uptimeNanoseconds }
+}
+
+/// A 3-node in-process cluster over real partition logs in a temporary directory.
+final class EngineCluster: @unchecked Sendable {
+    let root: String
+    let group = GroupId(topic: "t", partition: 0)
+    let ids: [BrokerId] = [1, 2, 3]
+    let network = MemoryNetwork()
+    let loops = MultiThreadedEventLoopGroup(numberOfThreads: 3)
+    var engines: [BrokerId: ReplicationEngine] = [:]
+    var logs: [BrokerId: PartitionLog] = [:]
+    var settings = ReplicationEngine.Settings()
+
+    init(settings: (inout ReplicationEngine.Settings) -> Void = { _ in }) {
+        root = NSTemporaryDirectory() + "skein-engine-\(UUID().uuidString)"
+        settings(&self.settings)
+        self.settings.tickInterval = .milliseconds(10)
+    }
+
+    func start(_ id: BrokerId) async throws {
+        let log = try PartitionLog(directory: "\(root)/n\(id)/t-0", clock: WallClock())
+        var logger = Logger(label: "engine-\(id)")
+        logger.logLevel = .warning
+        let engine = ReplicationEngine(
+            nodeId: id, loop: loops.next(), transport: network.transport(for: id), settings: settings,
+            clock: WallClock(), seed: UInt64(id.rawValue), logger: logger)
+        network.register(engine)
+        try await engine.addGroup(group, voters: ids, log: log).get()
+        engine.start()
+        engines[id] = engine
+        logs[id] = log
+    }
+
+    /// Like SIGKILL: the engine stops taking part at once; its files stay as they are.
+    func kill(_ id: BrokerId) async throws {
+        network.setDown(id, true)
+        try await engines[id]!.stop().get()
+        try logs[id]!.close()
+        engines[id] = nil
+        logs[id] = nil
+    }
+
+    func leader(timeout: Duration = .seconds(10), excluding: Set<BrokerId> = []) async throws -> BrokerId {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            for (id, e) in engines where !excluding.contains(id) {
+                if e.status(of: group)?.role == .leader { return id }
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw ReplicationError.notLeader(leader: .none)
+    }
+
+    /// Appends with acks=all at the current leader, retrying through leader changes.
+    func appendCommitted(_ b: ByteBuffer) async throws -> AppendPosition {
+        for _ in 0..<50 {
+            let leader = try await leader()
+            do {
+                return try await engines[leader]!.append(group, batches: [b], waitForCommit: true).get()
+            } catch {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        throw ReplicationError.leadershipLost
+    }
+
+    /// Waits until every running replica's log ends at `offset`.
+    func converge(to offset: Int64, timeout: Duration = .seconds(15)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if engines.values.allSatisfy({ $0.status(of: group)?.highWatermark == offset }),
+                logs.values.allSatisfy({ $0.logEndOffset == offset })
+            {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// The data batches of a log from its start, as (baseOffset, value of the first record).
+    func dataBatches(_ id: BrokerId) throws -> [(Int64, [UInt8])] {
+        let store = ReplicaStore(log: logs[id]!)
+        return try store.batches(from: logs[id]!.logStartOffset, through: logs[id]!.logEndOffset - 1).compactMap { v in
+            guard !v.attributes.isControl else { return nil }
+            let value = try v.decodeRecords().first?.value.map { Array($0.readableBytesView) } ?? []
+            return (v.baseOffset, value)
+        }
+    }
+
+    func shutdown() async throws {
+        for id in Array(engines.keys) { try await kill(id) }
+        try await loops.shutdownGracefully()
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}
+
+@Suite("Replication engine over real logs", .serialized)
+struct EngineTests {
+    @Test("3 replicas: a leader is elected, acks=all appends land at the same offsets in every log")
+    func replicate() async throws {
+        let c = EngineCluster()
+        for id in c.ids { try await c.start(id) }
+        var expected: [(Int64, UInt8)] = []
+        for i in 0..<20 {
+            let p = try await c.appendCommitted(try batch(1 + i % 4, value: UInt8(i)))
+            #expect(p.lastOffset >= p.baseOffset)
+            expected.append((p.baseOffset, UInt8(i)))
+        }
+        let end = c.logs[try await c.leader()]!.logEndOffset
+        #expect(try await c.converge(to: end))
+        for id in c.ids {
+            let batches = try c.dataBatches(id)
+            #expect(batches.map(\.0) == expected.map(\.0))
+            #expect(batches.map { $0.1.first } == expected.map(\.1))
+        }
+        try await c.shutdown()
+    }
+
+    @Test("killing the leader: another takes over, nothing acknowledged is lost, the old one rejoins and converges")
+    func failover() async throws {
+        let c = EngineCluster()
+        for id in c.ids { try await c.start(id) }
+        var acked: [UInt8: Int64] = [:]
+        for i in 0..<10 { acked[UInt8(i)] = try await c.appendCommitted(try batch(3, value: UInt8(i))).baseOffset }
+        let first = try await c.leader()
+        try await c.kill(first)
+        let second = try await c.leader(excluding: [first])
+        #expect(second != first)
+        for i in 10..<20 { acked[UInt8(i)] = try await c.appendCommitted(try batch(2, value: UInt8(i))).baseOffset }
+        try await c.start(first)
+        let end = c.logs[second]!.logEndOffset
+        #expect(try await c.converge(to: end))
+        for id in c.ids {
+            let found = Dictionary(try c.dataBatches(id).map { ($0.1[0], $0.0) }, uniquingKeysWith: { a, _ in a })
+            for (value, offset) in acked { #expect(found[value] == offset, "node \(id) value \(value)") }
+        }
+        try await c.shutdown()
+    }
+
+    @Test("a follower behind the leader's in-memory log catches up from the leader's disk")
+    func catchUpFromDisk() async throws {
+        let c = EngineCluster { $0.maxInMemoryBytes = 1 }
+        for id in c.ids { try await c.start(id) }
+        _ = try await c.appendCommitted(try batch(1, value: 0))
+        let leader = try await c.leader()
+        let lagging = c.ids.first { $0 != leader }!
+        try await c.kill(lagging)
+        for i in 1..<30 { _ = try await c.appendCommitted(try batch(5, value: UInt8(i))) }
+        try await c.start(lagging)
+        let end = c.logs[leader]!.logEndOffset
+        #expect(try await c.converge(to: end))
+        #expect(try c.dataBatches(lagging).map(\.0) == c.dataBatches(leader).map(\.0))
+        #expect(c.engines[lagging]!.statistics.catchUps >= 1)
+        #expect(c.engines[lagging]!.statistics.catchUpBytes > 29 * 5 * 2)
+        try await c.shutdown()
+    }
+}
