@@ -111,8 +111,14 @@ public final class ReplicationEngine: @unchecked Sendable {
     private let counters = NIOLockedValueBox((catchUps: 0, catchUpBytes: 0, restarts: 0))
     /// Catch-up fetches completed, bytes they brought, and replicas restarted from disk after a failure.
     public var statistics: (catchUps: Int, catchUpBytes: Int, restarts: Int) { counters.withLockedValue { $0 } }
-    /// Committed entries of a group, in order, on the engine's loop (the controller applies its log here).
-    public var onCommit: (@Sendable (GroupId, [LogEntry]) -> Void)?
+    /// Per group, what receives its committed entries in order on the engine's loop (the controller applies its
+    /// log there; data partitions need none).
+    private let commitHandlers = NIOLockedValueBox([GroupId: @Sendable ([LogEntry]) -> Void]())
+
+    /// Registers the receiver of `group`'s committed entries (before the group is added).
+    public func addCommitHandler(for group: GroupId, _ handler: @escaping @Sendable ([LogEntry]) -> Void) {
+        commitHandlers.withLockedValue { $0[group] = handler }
+    }
     /// A group's high watermark moved (wakes long-polling fetches).
     public var onHighWatermark: (@Sendable (GroupId, Int64) -> Void)?
 
@@ -279,12 +285,19 @@ public final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
+    private var ticks = 0
+
     private func tickAll() {
+        ticks += 1
         for r in replicas.values where !r.catchingUp {
             r.node.tick()
             process(r)
         }
         flush()
+        // The commit index on disk is a hint for restarts (what to replay); refresh it now and then.
+        if ticks % 100 == 0 {
+            for r in replicas.values { try? r.store.saveCommit() }
+        }
     }
 
     // MARK: - Ready
@@ -312,7 +325,9 @@ public final class ReplicationEngine: @unchecked Sendable {
     /// Sends, applies and advances a Ready whose state is durable.
     private func complete(_ r: Replica, _ ready: Ready) {
         for m in ready.messages { outbound[m.to, default: []].append((r.group, m)) }
-        if !ready.committedEntries.isEmpty { onCommit?(r.group, ready.committedEntries) }
+        if !ready.committedEntries.isEmpty, let handler = commitHandlers.withLockedValue({ $0[r.group] }) {
+            handler(ready.committedEntries)
+        }
         r.node.advance(ready)
         r.durableCommit = r.node.commitIndex
         resolveWaiters(r)

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SkeinModel
+import SkeinRaft
+import SkeinStorage
+import Testing
+
+@testable import SkeinReplication
+
+/// Whole nodes of one process (engine, controller, local replicas) talking through memory.
+final class NodeNetwork: Sendable {
+    private let state = NIOLockedValueBox((nodes: [BrokerId: PeerDispatcher](), down: Set<BrokerId>()))
+    func register(_ id: BrokerId, _ d: PeerDispatcher) {
+        state.withLockedValue {
+            $0.nodes[id] = d
+            $0.down.remove(id)
+        }
+    }
+    func setDown(_ id: BrokerId) { state.withLockedValue { _ = $0.down.insert(id) } }
+    func target(_ from: BrokerId, _ to: BrokerId) -> PeerDispatcher? {
+        state.withLockedValue { s in s.down.contains(from) || s.down.contains(to) ? nil : s.nodes[to] }
+    }
+}
+
+struct NodeTransport: PeerTransport {
+    let id: BrokerId
+    let network: NodeNetwork
+    func send(to: BrokerId, kind: UInt16, payload: ByteBuffer) {
+        network.target(id, to)?.oneWay(from: id, kind: kind, payload: payload)
+    }
+    func request(to: BrokerId, kind: UInt16, payload: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer {
+        guard let d = network.target(id, to) else { throw ReplicationError.notLeader(leader: .none) }
+        return try await d.request(from: id, kind: kind, payload: payload)
+    }
+}
+
+final class TestNode: @unchecked Sendable {
+    let id: BrokerId
+    let engine: ReplicationEngine
+    let controller: ClusterController
+    let replicas: LocalReplicas
+    let metadataLog: PartitionLog?
+
+    init(id: BrokerId, voters: [BrokerId], root: String, network: NodeNetwork, loop: any EventLoop) async throws {
+        self.id = id
+        var logger = Logger(label: "node-\(id)")
+        logger.logLevel = .warning
+        let transport = NodeTransport(id: id, network: network)
+        var settings = ReplicationEngine.Settings()
+        settings.tickInterval = .milliseconds(10)
+        engine = ReplicationEngine(
+            nodeId: id, loop: loop, transport: transport, settings: settings, clock: WallClock(),
+            seed: UInt64(id.rawValue), logger: logger)
+        controller = ClusterController(nodeId: id, voters: voters, engine: engine, transport: transport, logger: logger)
+        replicas = LocalReplicas(
+            nodeId: id, dataDirectory: "\(root)/n\(id)", engine: engine, clock: WallClock(),
+            logConfig: { _ in LogConfig() }, logger: logger)
+        let replicas = self.replicas
+        controller.onChange = { replicas.reconcile($0) }
+        network.register(id, PeerDispatcher(engine: engine, controller: controller))
+        metadataLog =
+            voters.contains(id)
+            ? try PartitionLog(directory: "\(root)/n\(id)/__cluster_metadata-0", clock: WallClock()) : nil
+        try await controller.start(log: metadataLog, pollInterval: .milliseconds(20))
+        engine.start()
+    }
+
+    func registration() -> NodeRegistration {
+        NodeRegistration(
+            id: id.rawValue, rack: nil, listeners: [NodeEndpoint(name: "PLAINTEXT", host: "127.0.0.1", port: 9000)],
+            rpcHost: "127.0.0.1", rpcPort: 0)
+    }
+
+    func kill(_ network: NodeNetwork) async throws {
+        network.setDown(id)
+        controller.stop()
+        try await engine.stop().get()
+        replicas.closeAll()
+        try metadataLog?.close()
+    }
+}
+
+func eventually(_ timeout: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+@Suite("Controller: replicated cluster metadata", .serialized)
+struct ControllerTests {
+    @Test("commands from any node commit through the leader; every node applies them and opens its replicas")
+    func createAndFailover() async throws {
+        let root = NSTemporaryDirectory() + "skein-ctl-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let network = NodeNetwork()
+        let voters: [BrokerId] = [1, 2, 3]
+        var nodes: [BrokerId: TestNode] = [:]
+        for id in [1, 2, 3, 4] as [BrokerId] {
+            nodes[id] = try await TestNode(id: id, voters: voters, root: root, network: network, loop: loops.next())
+        }
+        // Node 4 is not a voter: its commands are forwarded, its metadata polled.
+        for node in nodes.values { try await node.controller.submit(.registerNode(node.registration())) }
+        #expect(try await eventually { nodes.values.allSatisfy { $0.controller.metadata.nodes.count == 4 } })
+
+        let sets = try ReplicaPlacement.assign(
+            partitions: 4, replicationFactor: 3, nodes: Array(nodes[1]!.controller.metadata.nodes.values))
+        let topic = TopicMetadata(
+            name: "orders", id: KafkaUUID(mostSignificantBits: 1, leastSignificantBits: 2), replicas: sets, configs: [:]
+        )
+        try await nodes[4]!.controller.submit(.createTopic(topic))
+        do {
+            try await nodes[2]!.controller.submit(.createTopic(topic))
+            Issue.record("a second create succeeded")
+        } catch {
+            #expect(error.code == .topicAlreadyExists)
+        }
+        #expect(try await eventually { nodes.values.allSatisfy { $0.controller.metadata.topics["orders"] != nil } })
+        // Every replica of every partition is opened where placed, and each partition elects a leader.
+        #expect(
+            try await eventually {
+                nodes.values.allSatisfy { n in
+                    n.replicas.hosted.count == sets.filter { $0.contains(n.id.rawValue) }.count
+                }
+            })
+        #expect(
+            try await eventually {
+                (0..<4).allSatisfy { p in
+                    nodes.values.contains {
+                        $0.engine.status(of: GroupId(topic: "orders", partition: Int32(p)))?.role == .leader
+                    }
+                }
+            })
+
+        // The controller leader dies; the other voters elect another and take commands.
+        let leader = try #require(nodes[1]!.controller.leader)
+        try await nodes[leader]!.kill(network)
+        nodes[leader] = nil
+        let second = TopicMetadata(
+            name: "payments", id: KafkaUUID(mostSignificantBits: 3, leastSignificantBits: 4),
+            replicas: [[1, 2, 3].filter { $0 != leader.rawValue } + [4]], configs: [:])
+        try await nodes[4]!.controller.submit(.createTopic(second))
+        #expect(try await eventually { nodes.values.allSatisfy { $0.controller.metadata.topics["payments"] != nil } })
+
+        // It restarts: the replayed log plus what it missed give the same metadata.
+        nodes[leader] = try await TestNode(id: leader, voters: voters, root: root, network: network, loop: loops.next())
+        #expect(
+            try await eventually { nodes[leader]!.controller.metadata.topics.keys.sorted() == ["orders", "payments"] })
+        #expect(
+            try await eventually {
+                nodes[leader]!.controller.metadata.topics == nodes[4]!.controller.metadata.topics
+            })
+
+        // Deleting a topic stops and removes its replicas everywhere.
+        try await nodes[leader]!.controller.submit(.deleteTopic(name: "orders"))
+        #expect(
+            try await eventually {
+                nodes.values.allSatisfy { n in !n.replicas.hosted.contains { $0.topic == "orders" } }
+            })
+        for n in nodes.values { try await n.kill(network) }
+        try await loops.shutdownGracefully()
+    }
+}
