@@ -88,7 +88,8 @@ let package = Package(
         .target(
             name: "SkeinBroker",
             dependencies: [
-                "SkeinModel", "KafkaWire", "KafkaRecords", "SkeinStorage", "SkeinTransport", nioCore, logging,
+                "SkeinModel", "KafkaWire", "KafkaRecords", "SkeinStorage", "SkeinTransport", "SkeinReplication", nioCore,
+                logging,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             exclude: ["README.md"]
@@ -104,7 +105,8 @@ let package = Package(
         .target(
             name: "SkeinNode",
             dependencies: [
-                "SkeinBroker", "SkeinTransport", "SkeinModel", "SkeinTLS", nioCore, nioPosix, logging, nioSSL,
+                "SkeinBroker", "SkeinTransport", "SkeinModel", "SkeinTLS", "SkeinRPC", "SkeinReplication", "SkeinStorage",
+                nioCore, nioPosix, logging, nioSSL,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

@@ -26,6 +26,12 @@ enum ServedVersions {
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? { table[key] }
+
+    /// What cluster mode does not serve yet (their handlers still work on the single-node registry): not
+    /// advertised, so clients report them as unsupported by the broker.
+    static let notInClusterMode: Set<ApiKey> = [
+        .offsetForLeaderEpoch, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .deleteRecords,
+    ]
 }
 
 /// A request handler's answer: a response message, or no response (acks=0).
@@ -48,7 +54,7 @@ extension Broker {
         if let key: Int16 = request.getInteger(at: request.readerIndex), key == ApiKey.apiVersions.rawValue,
             let version: Int16 = request.getInteger(at: request.readerIndex + 2),
             let correlationId: Int32 = request.getInteger(at: request.readerIndex + 4),
-            let served = ServedVersions.range(for: .apiVersions), !served.contains(version)
+            let served = servedRange(for: .apiVersions), !served.contains(version)
         {
             let response = apiVersionsResponse(errorCode: .unsupportedVersion)
             return eventLoop.makeSucceededFuture(encode(response, version: 0, correlationId: correlationId))
@@ -61,7 +67,7 @@ extension Broker {
         }
         let version = frame.header.requestApiVersion
         let correlationId = frame.header.correlationId
-        guard let apiKey = frame.apiKey, let served = ServedVersions.range(for: apiKey) else {
+        guard let apiKey = frame.apiKey, let served = servedRange(for: apiKey) else {
             return eventLoop.makeSucceededFuture(.close(reason: "API key \(frame.rawApiKey) is not served"))
         }
         guard served.contains(version) else {
@@ -115,6 +121,27 @@ extension Broker {
         apiKey: ApiKey, body: any KafkaRequest, version: Int16, header: RequestHeader, connection: KafkaConnectionInfo,
         eventLoop: any EventLoop
     ) -> EventLoopFuture<HandlerResult> {
+        if let cluster {
+            switch body {
+            case let r as MetadataRequest:
+                return eventLoop.makeSucceededFuture(
+                    .response(
+                        handleClusterMetadata(r, version: version, listenerName: connection.listenerName, cluster: cluster)
+                    ))
+            case let r as ProduceRequest:
+                return handleClusterProduce(r, version: version, cluster: cluster, eventLoop: eventLoop)
+            case let r as CreateTopicsRequest:
+                return eventLoop.makeFutureWithTask {
+                    .response(await self.handleClusterCreateTopics(r, version: version, cluster: cluster))
+                }
+            case let r as DeleteTopicsRequest:
+                return eventLoop.makeFutureWithTask {
+                    .response(await self.handleClusterDeleteTopics(r, version: version, cluster: cluster))
+                }
+            default:
+                break
+            }
+        }
         switch body {
         case is ApiVersionsRequest:
             return eventLoop.makeSucceededFuture(.response(apiVersionsResponse(errorCode: .none)))
@@ -152,8 +179,13 @@ extension Broker {
         }
     }
 
+    func servedRange(for key: ApiKey) -> ClosedRange<Int16>? {
+        if cluster != nil && ServedVersions.notInClusterMode.contains(key) { return nil }
+        return ServedVersions.range(for: key)
+    }
+
     func apiVersionsResponse(errorCode: KafkaErrorCode) -> ApiVersionsResponse {
-        let keys = ServedVersions.table.sorted { $0.key.rawValue < $1.key.rawValue }.map { key, range in
+        let keys = ServedVersions.table.filter { servedRange(for: $0.key) != nil }.sorted { $0.key.rawValue < $1.key.rawValue }.map { key, range in
             ApiVersionsResponse.ApiVersion(
                 apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
         }

@@ -24,8 +24,13 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let clock: any SkeinModel.Clock
     public let metrics = BrokerMetrics()
     let fetchWaiters = FetchWaiters()
+    /// Cluster mode: metadata from the controller, partitions served by their Raft leaders.
+    let cluster: ClusterContext?
 
-    public init(config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock()) throws {
+    public init(
+        config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock(), cluster: ClusterContext? = nil
+    ) throws {
+        self.cluster = cluster
         self.configBox = NIOLockedValueBox(config)
         self.logger = logger
         self.clock = clock
@@ -48,6 +53,9 @@ public final class Broker: KafkaRequestHandling, Sendable {
     public func setAdvertisedListener(name: String, host: String, port: Int32) {
         configBox.withLockedValue { $0.advertisedListeners[name] = AdvertisedAddress(host: host, port: port) }
     }
+
+    /// Wakes long-polling fetches (a high watermark moved).
+    public func notifyDataAvailable() { fetchWaiters.notifyAppended() }
 
     public func shutdown() {
         topics.closeAll()
@@ -145,5 +153,12 @@ extension Broker {
         case let e as StorageError: return (e.kafkaErrorCode, e.description)
         default: return (.unknownServerError, "\(error)")
         }
+    }
+}
+
+extension Broker {
+    /// The storage settings a topic's configs stand for (cluster mode opens replicas with them).
+    public static func logConfig(forTopicConfigs configs: [String: String]) -> LogConfig {
+        TopicConfigs.logConfig(configs)
     }
 }

@@ -48,13 +48,16 @@ extension Broker {
             let wanted = resource.configurationKeys.map(Set.init)
             switch ConfigResourceType(rawValue: resource.resourceType) {
             case .topic?:
-                guard let topic = topics.topic(named: resource.resourceName) else {
+                let topicConfigs =
+                    cluster.map { $0.controller.metadata.topics[resource.resourceName]?.configs }
+                    ?? topics.topic(named: resource.resourceName)?.configs
+                guard let topicConfigs else {
                     result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
                     result.errorMessage = "The topic '\(resource.resourceName)' does not exist."
                     break
                 }
                 for d in TopicConfigs.definitions where wanted?.contains(d.name) ?? true {
-                    let own = topic.configs[d.name]
+                    let own = topicConfigs[d.name]
                     var entry = DescribeConfigsResponse.DescribeConfigsResourceResult(
                         name: d.name, value: own ?? d.defaultValue, readOnly: false, isSensitive: false)
                     if version == 0 { entry.isDefault = own == nil }

@@ -96,7 +96,6 @@ extension Broker {
         var sawError = false
         let readCommitted = version >= 4 && request.isolationLevel == 1
         for fetchTopic in request.topics {
-            let topic = version >= 13 ? topics.topic(id: fetchTopic.topicId) : topics.topic(named: fetchTopic.topic)
             var topicResponse = FetchResponse.FetchableTopicResponse(
                 topic: fetchTopic.topic, topicId: fetchTopic.topicId)
             for p in fetchTopic.partitions {
@@ -106,17 +105,19 @@ extension Broker {
                 data.lastStableOffset = -1
                 data.logStartOffset = -1
                 data.abortedTransactions = readCommitted ? [] : nil
-                guard let log = topic?.partition(p.partition) else {
-                    data.errorCode = (version >= 13 ? KafkaErrorCode.unknownTopicId : .unknownTopicOrPartition).rawValue
+                let served = servePartition(
+                    name: version >= 13 ? nil : fetchTopic.topic, id: version >= 13 ? fetchTopic.topicId : nil,
+                    partition: p.partition)
+                guard case .local(let log, let logEnd, let leaderEpoch) = served else {
+                    if case .error(let code) = served { data.errorCode = code.rawValue }
                     sawError = true
                     topicResponse.partitions.append(data)
                     continue
                 }
-                let logEnd = log.logEndOffset
                 data.highWatermark = logEnd
                 data.lastStableOffset = logEnd
                 data.logStartOffset = log.logStartOffset
-                if version >= 9, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
+                if version >= 9, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch) {
                     data.errorCode = epochError.rawValue
                     sawError = true
                     topicResponse.partitions.append(data)
@@ -152,7 +153,7 @@ extension Broker {
     }
 
     /// KIP-320: a client's view of the leader epoch must match the leader's.
-    static func checkLeaderEpoch(_ current: Int32) -> KafkaErrorCode? {
+    static func checkLeaderEpoch(_ current: Int32, leaderEpoch: Int32) -> KafkaErrorCode? {
         if current < 0 || current == leaderEpoch { return nil }
         return current > leaderEpoch ? .unknownLeaderEpoch : .fencedLeaderEpoch
     }
@@ -161,24 +162,24 @@ extension Broker {
         var response = ListOffsetsResponse()
         for t in request.topics {
             var topicResponse = ListOffsetsResponse.ListOffsetsTopicResponse(name: t.name)
-            let topic = topics.topic(named: t.name)
             for p in t.partitions {
                 var r = ListOffsetsResponse.ListOffsetsPartitionResponse(
                     partitionIndex: p.partitionIndex, timestamp: -1, offset: -1)
-                guard let log = topic?.partition(p.partitionIndex) else {
-                    r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                let served = servePartition(name: t.name, id: nil, partition: p.partitionIndex)
+                guard case .local(let log, let highWatermark, let leaderEpoch) = served else {
+                    if case .error(let code) = served { r.errorCode = code.rawValue }
                     topicResponse.partitions.append(r)
                     continue
                 }
-                if version >= 4, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
+                if version >= 4, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch) {
                     r.errorCode = epochError.rawValue
                     topicResponse.partitions.append(r)
                     continue
                 }
-                if version >= 4 { r.leaderEpoch = Self.leaderEpoch }
+                if version >= 4 { r.leaderEpoch = leaderEpoch }
                 do {
                     switch p.timestamp {
-                    case -1: r.offset = log.logEndOffset  // latest: the high watermark (and LSO)
+                    case -1: r.offset = highWatermark  // latest: the high watermark (and LSO)
                     case -2, -4: r.offset = log.logStartOffset  // earliest, earliest local
                     case -3:
                         if let (offset, ts) = try log.maxTimestampOffset() {
@@ -212,7 +213,7 @@ extension Broker {
                 var r = OffsetForLeaderEpochResponse.EpochEndOffset(
                     partition: p.partition, leaderEpoch: -1, endOffset: -1)
                 if let log = topic?.partition(p.partition) {
-                    if let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch) {
+                    if let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: Self.leaderEpoch) {
                         r.errorCode = epochError.rawValue
                     } else if p.leaderEpoch >= Self.leaderEpoch {
                         // The only epoch is 0: it ends at the log end offset.

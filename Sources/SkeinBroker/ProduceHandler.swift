@@ -63,7 +63,7 @@ extension Broker {
     /// The batches of a partition's records, each a slice (no copy). Only RecordBatch v2 is accepted; idempotent
     /// and transactional batches need producer ids this node has not handed out yet (InitProducerId is not
     /// served), so they are refused rather than appended without their guarantees.
-    private func splitBatches(_ records: ByteBuffer?, version: Int16) throws -> [ByteBuffer] {
+    func splitBatches(_ records: ByteBuffer?, version: Int16) throws -> [ByteBuffer] {
         guard let records, records.readableBytes > 0 else {
             throw ProduceError(.corruptMessage, "The produce request holds no record batch.")
         }

@@ -172,6 +172,19 @@ extension Broker {
     func handleDescribeCluster(_ request: DescribeClusterRequest, listenerName: String) -> DescribeClusterResponse {
         let config = self.config
         let address = config.advertisedAddress(listenerName: listenerName)
+        if let cluster {
+            let nodes = cluster.controller.metadata.nodes.values.sorted { $0.id < $1.id }
+            return DescribeClusterResponse(
+                clusterId: config.clusterId, controllerId: cluster.controller.leader ?? .none,
+                brokers: nodes.compactMap { n in
+                    guard let e = n.listeners.first(where: { $0.name == listenerName }) ?? n.listeners.first else {
+                        return nil
+                    }
+                    return .init(brokerId: BrokerId(n.id), host: e.host, port: e.port, rack: n.rack)
+                },
+                clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
+                    ? Self.allClusterOperations : Int32.min)
+        }
         return DescribeClusterResponse(
             clusterId: config.clusterId, controllerId: config.nodeId,
             brokers: [.init(brokerId: config.nodeId, host: address.host, port: address.port, rack: config.rack)],

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SkeinBroker
+import SkeinReplication
 import SkeinTLS
 import SkeinTransport
 
@@ -17,11 +18,13 @@ public final class Node: Sendable {
     private let retention: RepeatedTask
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
+    private let cluster: ClusterServices?
 
     private init(
         config: NodeConfig, broker: Broker, listeners: [KafkaListener], http: MetricsServer?, retention: RepeatedTask,
-        group: MultiThreadedEventLoopGroup, logger: Logger
+        group: MultiThreadedEventLoopGroup, logger: Logger, cluster: ClusterServices?
     ) {
+        self.cluster = cluster
         self.config = config
         self.broker = broker
         self.listeners = listeners
@@ -35,7 +38,14 @@ public final class Node: Sendable {
     public static func start(config: NodeConfig, logger: Logger) async throws -> Node {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         do {
-            let broker = try Broker(config: config.brokerConfig, logger: logger)
+            var cluster: ClusterServices?
+            if let c = config.cluster {
+                cluster = try ClusterServices(config: config, cluster: c, loop: group.next(), logger: logger)
+            }
+            let broker = try Broker(config: config.brokerConfig, logger: logger, cluster: cluster?.context)
+            if let cluster, let c = config.cluster {
+                try await cluster.start(config: config, cluster: c, group: group, broker: broker)
+            }
             // Loaded (and checked) once, before anything binds: a bad file stops the node with a clear error.
             let tls = try config.listeners.contains { $0.securityProtocol == .ssl } ? config.tls?.load() : nil
             var bound: [KafkaListener] = []
@@ -64,6 +74,18 @@ public final class Node: Sendable {
                 }
                 bound.append(listener)
             }
+            if let cluster, let c = config.cluster {
+                let endpoints = zip(config.listeners, bound).map { l, listener in
+                    NodeEndpoint(
+                        name: l.name, host: l.advertisedHost,
+                        port: Int32(l.advertisedPort == 0 ? (listener.localAddress?.port ?? 0) : l.advertisedPort))
+                }
+                let rpcPort = cluster.rpc?.localAddress?.port ?? c.rpcPort
+                cluster.register(
+                    NodeRegistration(
+                        id: config.nodeId, rack: config.rack, listeners: endpoints, rpcHost: c.rpcHost,
+                        rpcPort: Int32(rpcPort)))
+            }
             var http: MetricsServer?
             if config.httpPort > 0 {
                 http = try await MetricsServer.bind(
@@ -76,7 +98,7 @@ public final class Node: Sendable {
             }
             return Node(
                 config: config, broker: broker, listeners: bound, http: http, retention: retention, group: group,
-                logger: logger)
+                logger: logger, cluster: cluster)
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -86,8 +108,11 @@ public final class Node: Sendable {
     /// Stops accepting, closes the listeners, flushes and closes the logs.
     public func stop() async {
         retention.cancel()
+        // Graceful: leaderships move to caught-up replicas before this node goes.
+        await cluster?.transferLeaderships(timeout: .seconds(2))
         for l in listeners { try? await l.close() }
         await http?.close()
+        await cluster?.stop()
         broker.shutdown()
         try? await group.shutdownGracefully()
         logger.info("node stopped")

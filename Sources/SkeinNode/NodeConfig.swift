@@ -78,9 +78,11 @@ public struct NodeConfig: Sendable, Equatable {
     public var messageMaxBytes: Int32
     public var maxRequestBytes: Int
     public var idleTimeoutMs: Int64
+    /// Cluster mode (`[cluster]`): replication with the listed peers over mutual TLS; nil for a single node.
+    public var cluster: ClusterConfig?
 
     static let topLevelKeys: Set<String> = [
-        "node_id", "cluster_id", "data_dir", "rack", "listeners", "tls", "http", "topics", "limits",
+        "node_id", "cluster_id", "data_dir", "rack", "listeners", "tls", "http", "topics", "limits", "cluster",
     ]
 
     /// `baseDirectory` (the config file's directory) anchors relative paths in `[tls]`.
@@ -153,6 +155,11 @@ public struct NodeConfig: Sendable, Equatable {
         if tls == nil, let i = listeners.firstIndex(where: { $0.securityProtocol == .ssl }) {
             throw NodeConfigError(
                 key: "listeners[\(i)].security_protocol", message: "SSL needs the [tls] table (ca, cert, key)")
+        }
+
+        cluster = try Self.clusterConfig(root, nodeId: nodeId)
+        if cluster != nil && tls == nil {
+            throw NodeConfigError(key: "cluster", message: "nodes talk over mutual TLS: [cluster] needs the [tls] table")
         }
 
         let http = try Self.table(root, "http")
@@ -234,6 +241,49 @@ public struct NodeConfig: Sendable, Equatable {
             keyPath: try path("key", "this node's private key"))
     }
 
+    // MARK: [cluster]
+
+    private static func clusterConfig(_ root: TOMLTable, nodeId: Int32) throws -> ClusterConfig? {
+        guard let t = try table(root, "cluster") else { return nil }
+        try checkKeys(t, allowed: ["rpc_host", "rpc_port", "peers", "controller_voters"], prefix: "cluster.")
+        var peers: [ClusterConfig.Peer] = []
+        if let value = t["peers"] {
+            guard let array = value.array else {
+                throw NodeConfigError(key: "cluster.peers", message: "expected an array of tables ({ id, host, port })")
+            }
+            for (i, item) in array.enumerated() {
+                let key = "cluster.peers[\(i)]."
+                guard let p = item.table else { throw NodeConfigError(key: key, message: "expected a table") }
+                try checkKeys(p, allowed: ["id", "host", "port"], prefix: key)
+                let id = Int32(try int(p, "id", range: 0...Int(Int32.max), prefix: key, required: true) ?? 0)
+                guard id != nodeId else { throw NodeConfigError(key: key + "id", message: "a node is not its own peer") }
+                peers.append(
+                    ClusterConfig.Peer(
+                        id: id, host: try string(p, "host", prefix: key) ?? "127.0.0.1",
+                        port: try int(p, "port", range: 1...65535, prefix: key, required: true) ?? 0))
+            }
+        }
+        guard Set(peers.map(\.id)).count == peers.count else {
+            throw NodeConfigError(key: "cluster.peers", message: "peer ids must be unique")
+        }
+        let all = ([nodeId] + peers.map(\.id)).sorted()
+        var voters = Array(all.prefix(3))
+        if let value = t["controller_voters"] {
+            guard let array = value.array, let ids = Optional(array.compactMap { $0.int }), ids.count == array.count,
+                !ids.isEmpty
+            else { throw NodeConfigError(key: "cluster.controller_voters", message: "expected a list of node ids") }
+            voters = ids.map { Int32($0) }.sorted()
+            if let unknown = voters.first(where: { !all.contains($0) }) {
+                throw NodeConfigError(
+                    key: "cluster.controller_voters", message: "node \(unknown) is neither this node nor a peer")
+            }
+        }
+        return ClusterConfig(
+            rpcHost: try string(t, "rpc_host", prefix: "cluster.") ?? "127.0.0.1",
+            rpcPort: try int(t, "rpc_port", range: 0...65535, prefix: "cluster.", required: true) ?? 0, peers: peers,
+            controllerVoters: voters)
+    }
+
     // MARK: typed lookups with the key in every error
 
     private static func checkKeys(_ t: TOMLTable, allowed: Set<String>, prefix: String) throws {
@@ -282,4 +332,18 @@ public struct NodeConfig: Sendable, Equatable {
         }
         return n
     }
+}
+
+/// `[cluster]`: where this node takes replication traffic, its peers (a static list until gossip), and which nodes
+/// vote in the controller group.
+public struct ClusterConfig: Sendable, Equatable {
+    public struct Peer: Sendable, Equatable {
+        public var id: Int32
+        public var host: String
+        public var port: Int
+    }
+    public var rpcHost: String
+    public var rpcPort: Int
+    public var peers: [Peer]
+    public var controllerVoters: [Int32]
 }

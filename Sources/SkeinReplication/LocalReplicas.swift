@@ -113,7 +113,11 @@ public struct PeerDispatcher: Sendable {
     }
 
     public func oneWay(from: BrokerId, kind: UInt16, payload: ByteBuffer) {
-        if kind == ReplicationEngine.raftKind { engine.receive(from: from, payload: payload) }
+        switch kind {
+        case ReplicationEngine.raftKind: engine.receive(from: from, payload: payload)
+        case ReplicationEngine.leadershipKind: engine.receiveAnnouncement(from: from, payload: payload)
+        default: break
+        }
     }
 
     public func request(from: BrokerId, kind: UInt16, payload: ByteBuffer) async throws -> ByteBuffer {

@@ -65,6 +65,9 @@ public struct AppendPosition: Hashable, Sendable {
 public final class ReplicationEngine: @unchecked Sendable {
     public static let raftKind: UInt16 = 1
     public static let catchUpKind: UInt16 = 2
+    /// One-way: the groups the sender leads, with their terms, so that nodes without a replica of a partition
+    /// can still name its leader in Metadata.
+    public static let leadershipKind: UInt16 = 5
 
     public struct Settings: Sendable {
         public var tickInterval: TimeAmount = .milliseconds(50)
@@ -286,6 +289,47 @@ public final class ReplicationEngine: @unchecked Sendable {
     }
 
     private var ticks = 0
+    private let hints = NIOLockedValueBox([GroupId: (leader: BrokerId, term: Int64)]())
+    private let peerList = NIOLockedValueBox([BrokerId]())
+
+    /// The nodes to tell about this node's leaderships (every other node of the cluster).
+    public func setPeers(_ peers: [BrokerId]) { peerList.withLockedValue { $0 = peers.filter { $0 != nodeId } } }
+
+    /// The leader of a group this node has no replica of, as its leader last announced.
+    public func leaderHint(_ group: GroupId) -> (leader: BrokerId, term: Int64)? { hints.withLockedValue { $0[group] } }
+
+    /// Leadership announcements from `from`: the latest term wins.
+    public func receiveAnnouncement(from: BrokerId, payload: ByteBuffer) {
+        var b = payload
+        guard let n = b.readInteger(as: UInt32.self), Int(n) <= b.readableBytes / 14 else { return }
+        var led: [(GroupId, Int64)] = []
+        for _ in 0..<n {
+            guard let len = b.readInteger(as: UInt16.self), let bytes = b.readBytes(length: Int(len)),
+                let topic = String(validating: bytes, as: UTF8.self), let partition = b.readInteger(as: Int32.self),
+                let term = b.readInteger(as: Int64.self)
+            else { return }
+            led.append((GroupId(topic: topic, partition: partition), term))
+        }
+        hints.withLockedValue { h in
+            for (group, term) in led where (h[group]?.term ?? -1) <= term { h[group] = (from, term) }
+        }
+    }
+
+    private func announceLeaderships() {
+        let peers = peerList.withLockedValue { $0 }
+        guard !peers.isEmpty else { return }
+        let led = replicas.values.filter { $0.node.role == .leader }
+        var b = ByteBufferAllocator().buffer(capacity: 8 + led.count * 32)
+        b.writeInteger(UInt32(led.count))
+        for r in led {
+            let topic = Array(r.group.topic.utf8)
+            b.writeInteger(UInt16(topic.count))
+            b.writeBytes(topic)
+            b.writeInteger(r.group.partition)
+            b.writeInteger(r.node.term)
+        }
+        for peer in peers { transport.send(to: peer, kind: Self.leadershipKind, payload: b) }
+    }
 
     private func tickAll() {
         ticks += 1
@@ -294,6 +338,7 @@ public final class ReplicationEngine: @unchecked Sendable {
             process(r)
         }
         flush()
+        if ticks % 10 == 0 { announceLeaderships() }
         // The commit index on disk is a hint for restarts (what to replay); refresh it now and then.
         if ticks % 100 == 0 {
             for r in replicas.values { try? r.store.saveCommit() }

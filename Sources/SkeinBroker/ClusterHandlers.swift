@@ -1,0 +1,330 @@
+import Foundation
+import KafkaRecords
+import KafkaWire
+import NIOCore
+import SkeinModel
+import SkeinReplication
+import SkeinStorage
+
+/// What a node in cluster mode gives its broker: the replicated metadata, the replication engine and the local
+/// replicas. Without it the broker serves a single node from its own topic registry.
+public struct ClusterContext: Sendable {
+    public let controller: ClusterController
+    public let engine: ReplicationEngine
+    public let replicas: LocalReplicas
+    public init(controller: ClusterController, engine: ReplicationEngine, replicas: LocalReplicas) {
+        self.controller = controller
+        self.engine = engine
+        self.replicas = replicas
+    }
+}
+
+/// How a partition can be served here: from a local log (the leader's, in cluster mode) up to the high
+/// watermark, or not, with Kafka's error.
+enum PartitionServe {
+    case local(log: PartitionLog, highWatermark: Int64, leaderEpoch: Int32)
+    case error(KafkaErrorCode)
+}
+
+extension Broker {
+    /// Resolves a partition by topic name (or id, when `name` is nil) for Fetch and ListOffsets.
+    func servePartition(name: String?, id: KafkaUUID?, partition: Int32) -> PartitionServe {
+        let unknown: KafkaErrorCode = name == nil ? .unknownTopicId : .unknownTopicOrPartition
+        guard let cluster else {
+            let topic = name.map { topics.topic(named: $0) } ?? id.flatMap { topics.topic(id: $0) }
+            guard let log = topic?.partition(partition) else { return .error(unknown) }
+            return .local(log: log, highWatermark: log.logEndOffset, leaderEpoch: Self.leaderEpoch)
+        }
+        let metadata = cluster.controller.metadata
+        let topic = name.flatMap { metadata.topics[$0] } ?? id.flatMap { id in metadata.topics.values.first { $0.id == id } }
+        guard let topic, partition >= 0, partition < topic.partitionCount else { return .error(unknown) }
+        let group = GroupId(topic: topic.name, partition: partition)
+        guard let log = cluster.replicas.log(for: group), let status = cluster.engine.status(of: group),
+            status.role == .leader
+        else { return .error(.notLeaderOrFollower) }
+        return .local(
+            log: log, highWatermark: status.highWatermark, leaderEpoch: Int32(truncatingIfNeeded: status.term))
+    }
+
+    /// The leader of a partition as this node knows it: its own replica's view, else what leaders announce.
+    func leaderOf(_ group: GroupId) -> (leader: BrokerId, epoch: Int32)? {
+        guard let cluster else { return nil }
+        if let s = cluster.engine.status(of: group), s.leader != .none {
+            return (s.leader, Int32(truncatingIfNeeded: s.term))
+        }
+        return cluster.engine.leaderHint(group).map { ($0.leader, Int32(truncatingIfNeeded: $0.term)) }
+    }
+
+    // MARK: Metadata
+
+    func handleClusterMetadata(_ request: MetadataRequest, version: Int16, listenerName: String, cluster: ClusterContext)
+        -> MetadataResponse
+    {
+        var response = MetadataResponse()
+        let metadata = cluster.controller.metadata
+        response.brokers = metadata.nodes.values.sorted { $0.id < $1.id }.compactMap { n in
+            guard let endpoint = n.listeners.first(where: { $0.name == listenerName }) ?? n.listeners.first else {
+                return nil
+            }
+            return .init(nodeId: BrokerId(n.id), host: endpoint.host, port: endpoint.port, rack: n.rack)
+        }
+        response.clusterId = config.clusterId
+        response.controllerId = cluster.controller.leader ?? .none
+        var chosen: [TopicMetadata] = []
+        if let wanted = request.topics {
+            for t in wanted {
+                if let name = t.name, let topic = metadata.topics[name] {
+                    chosen.append(topic)
+                } else if t.name == nil, let topic = metadata.topics.values.first(where: { $0.id == t.topicId }) {
+                    chosen.append(topic)
+                } else {
+                    let invalid = t.name.map { (try? topics.validateName($0)) == nil } ?? false
+                    response.topics.append(
+                        .init(
+                            errorCode: (invalid ? KafkaErrorCode.invalidTopicException : .unknownTopicOrPartition)
+                                .rawValue, name: t.name, topicId: t.topicId))
+                }
+            }
+        } else {
+            chosen = metadata.topics.values.sorted { $0.name < $1.name }
+        }
+        for topic in chosen {
+            var partitions: [MetadataResponse.MetadataResponsePartition] = []
+            for (p, replicas) in topic.replicas.enumerated() {
+                let group = GroupId(topic: topic.name, partition: Int32(p))
+                let replicaIds = replicas.map { BrokerId($0) }
+                var entry = MetadataResponse.MetadataResponsePartition(
+                    errorCode: 0, partitionIndex: Int32(p), leaderId: .none, leaderEpoch: -1,
+                    replicaNodes: replicaIds, isrNodes: replicaIds, offlineReplicas: [])
+                if let (leader, epoch) = leaderOf(group) {
+                    entry.leaderId = leader
+                    entry.leaderEpoch = epoch
+                    if let s = cluster.engine.status(of: group), s.role == .leader { entry.isrNodes = s.inSync }
+                } else {
+                    entry.errorCode = KafkaErrorCode.leaderNotAvailable.rawValue
+                }
+                partitions.append(entry)
+            }
+            response.topics.append(
+                .init(
+                    errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false, partitions: partitions,
+                    topicAuthorizedOperations: request.includeTopicAuthorizedOperations
+                        ? Self.allTopicOperations : Int32.min))
+        }
+        if version >= 8 && version <= 10 && request.includeClusterAuthorizedOperations {
+            response.clusterAuthorizedOperations = Self.allClusterOperations
+        }
+        return response
+    }
+
+    // MARK: Produce
+
+    /// Produce in cluster mode: each partition's batches go to its Raft group at this node, which must lead it;
+    /// acks=1 answers once they are in the local log, acks=all once they are committed (on a majority).
+    func handleClusterProduce(_ request: ProduceRequest, version: Int16, cluster: ClusterContext, eventLoop: any EventLoop)
+        -> EventLoopFuture<HandlerResult>
+    {
+        let acksValid = request.acks == 0 || request.acks == 1 || request.acks == -1
+        let metadata = cluster.controller.metadata
+        var pending: [EventLoopFuture<(Int, Int, ProduceResponse.PartitionProduceResponse)>] = []
+        var response = ProduceResponse()
+        for (ti, topicData) in request.topicData.enumerated() {
+            response.responses.append(ProduceResponse.TopicProduceResponse(name: topicData.name))
+            for (pi, partitionData) in topicData.partitionData.enumerated() {
+                var result = ProduceResponse.PartitionProduceResponse(index: partitionData.index)
+                result.baseOffset = -1
+                result.logAppendTimeMs = -1
+                result.logStartOffset = -1
+                response.responses[ti].partitionResponses.append(result)
+                let group = GroupId(topic: topicData.name, partition: partitionData.index)
+                func fail(_ code: KafkaErrorCode, _ message: String) {
+                    var r = result
+                    r.errorCode = code.rawValue
+                    if version >= 8 { r.errorMessage = message }
+                    pending.append(eventLoop.makeSucceededFuture((ti, pi, r)))
+                }
+                guard acksValid else {
+                    fail(.invalidRequiredAcks, "acks must be 0, 1 or -1, got \(request.acks)")
+                    continue
+                }
+                guard let topic = metadata.topics[topicData.name], partitionData.index >= 0,
+                    partitionData.index < topic.partitionCount
+                else {
+                    fail(.unknownTopicOrPartition, "This server does not host this topic-partition.")
+                    continue
+                }
+                guard let log = cluster.replicas.log(for: group) else {
+                    fail(.notLeaderOrFollower, "This server is not the leader for that topic-partition.")
+                    continue
+                }
+                let batches: [ByteBuffer]
+                do {
+                    batches = try splitBatches(partitionData.records, version: version)
+                    let maxMessageBytes = log.config.maxMessageBytes
+                    for b in batches {
+                        let view = try RecordBatchView(bytes: b)
+                        try view.validateForAppend()
+                        guard view.sizeInBytes <= maxMessageBytes else {
+                            throw StorageError.batchTooLarge(size: view.sizeInBytes, maxMessageBytes: maxMessageBytes)
+                        }
+                    }
+                } catch let e as RecordBatchError {
+                    fail(.corruptMessage, "\(e)")
+                    continue
+                } catch {
+                    let (code, message) = Self.kafkaError(error)
+                    fail(code, message)
+                    continue
+                }
+                let bytes = batches.reduce(0) { $0 + $1.readableBytes }
+                let template = result
+                let appended = cluster.engine.append(group, batches: batches, waitForCommit: request.acks == -1)
+                let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(max(request.timeoutMs, 0)))) {}
+                let answer = appended.hop(to: eventLoop).map { position -> (Int, Int, ProduceResponse.PartitionProduceResponse) in
+                    var r = template
+                    r.baseOffset = position.baseOffset
+                    r.logStartOffset = log.logStartOffset
+                    self.recordBytesIn(bytes)
+                    return (ti, pi, r)
+                }.flatMapError { error -> EventLoopFuture<(Int, Int, ProduceResponse.PartitionProduceResponse)> in
+                    var r = template
+                    switch error {
+                    case ReplicationError.storage(let why):
+                        r.errorCode = KafkaErrorCode.kafkaStorageError.rawValue
+                        if version >= 8 { r.errorMessage = why }
+                    default:
+                        r.errorCode = KafkaErrorCode.notLeaderOrFollower.rawValue
+                        if version >= 8 { r.errorMessage = "\(error)" }
+                    }
+                    return eventLoop.makeSucceededFuture((ti, pi, r))
+                }
+                // acks=all waits for the commit at most the request's timeout.
+                let timed = eventLoop.makePromise(of: (Int, Int, ProduceResponse.PartitionProduceResponse).self)
+                answer.cascade(to: timed)
+                timeout.futureResult.whenSuccess {
+                    var r = template
+                    r.errorCode = KafkaErrorCode.requestTimedOut.rawValue
+                    if version >= 8 { r.errorMessage = "The batch was not committed within \(request.timeoutMs) ms." }
+                    timed.succeed((ti, pi, r))
+                }
+                answer.whenComplete { _ in timeout.cancel() }
+                pending.append(timed.futureResult)
+            }
+        }
+        let skeleton = response
+        return EventLoopFuture.whenAllComplete(pending, on: eventLoop).map { results in
+            var response = skeleton
+            for case .success(let (ti, pi, r)) in results { response.responses[ti].partitionResponses[pi] = r }
+            return request.acks == 0 ? .noResponse : .response(response)
+        }
+    }
+
+    // MARK: Topics
+
+    func handleClusterCreateTopics(_ request: CreateTopicsRequest, version: Int16, cluster: ClusterContext) async
+        -> CreateTopicsResponse
+    {
+        var response = CreateTopicsResponse()
+        for t in request.topics {
+            var result = CreateTopicsResponse.CreatableTopicResult(name: t.name)
+            do {
+                try topics.validateName(t.name)
+                var configs: [String: String] = [:]
+                for c in t.configs {
+                    guard let value = c.value else {
+                        throw TopicError(code: .invalidConfig, message: "Null value not supported for topic configs: \(c.name)")
+                    }
+                    configs[c.name] = value
+                }
+                _ = try TopicConfigs.validate(configs)
+                let metadata = cluster.controller.metadata
+                let nodes = Array(metadata.nodes.values)
+                let replicas: [[Int32]]
+                if !t.assignments.isEmpty {
+                    guard t.numPartitions == -1 && t.replicationFactor == -1 else {
+                        throw TopicError(
+                            code: .invalidRequest,
+                            message: "Both numPartitions or replicationFactor and replicasAssignments were set.")
+                    }
+                    let sorted = t.assignments.sorted { $0.partitionIndex < $1.partitionIndex }
+                    guard sorted.map(\.partitionIndex) == Array(0..<Int32(sorted.count)) else {
+                        throw TopicError(code: .invalidReplicaAssignment, message: "Partitions must be numbered 0 to n-1.")
+                    }
+                    replicas = sorted.map { $0.brokerIds.map(\.rawValue) }
+                } else {
+                    let partitions = t.numPartitions == -1 ? config.defaultPartitions : t.numPartitions
+                    let rf = t.replicationFactor == -1 ? Int16(min(3, max(nodes.count, 1))) : t.replicationFactor
+                    do {
+                        replicas = try ReplicaPlacement.assign(
+                            partitions: Int(partitions), replicationFactor: Int(rf), nodes: nodes,
+                            load: metadata.replicaLoad)
+                    } catch {
+                        throw TopicError(code: error.code, message: error.message)
+                    }
+                }
+                var generator = SystemRandomNumberGenerator()
+                let topic = TopicMetadata(
+                    name: t.name, id: KafkaUUID.random(using: &generator), replicas: replicas, configs: configs)
+                if let refusal = metadata.check(.createTopic(topic)) {
+                    throw TopicError(code: refusal.code, message: refusal.message)
+                }
+                if !request.validateOnly {
+                    do {
+                        try await cluster.controller.submit(.createTopic(topic))
+                    } catch {
+                        throw TopicError(code: error.code, message: error.message)
+                    }
+                }
+                result.topicId = request.validateOnly ? .zero : topic.id
+                result.numPartitions = Int32(replicas.count)
+                result.replicationFactor = Int16(replicas.first?.count ?? 0)
+                if version >= 5 {
+                    result.configs = TopicConfigs.definitions.map { d in
+                        .init(
+                            name: d.name, value: configs[d.name] ?? d.defaultValue, readOnly: false,
+                            configSource: configs[d.name] == nil ? 5 : 1, isSensitive: false)
+                    }
+                }
+            } catch {
+                let (code, message) = Self.kafkaError(error)
+                result.errorCode = code.rawValue
+                result.errorMessage = message
+                result.numPartitions = -1
+                result.replicationFactor = -1
+            }
+            response.topics.append(result)
+        }
+        return response
+    }
+
+    func handleClusterDeleteTopics(_ request: DeleteTopicsRequest, version: Int16, cluster: ClusterContext) async
+        -> DeleteTopicsResponse
+    {
+        var response = DeleteTopicsResponse()
+        var targets: [(name: String?, id: KafkaUUID)] = request.topicNames.map { ($0, .zero) }
+        targets += request.topics.map { ($0.name, $0.topicId) }
+        for target in targets {
+            var result = DeleteTopicsResponse.DeletableTopicResult(name: target.name, topicId: target.id)
+            let metadata = cluster.controller.metadata
+            let topic = target.name.flatMap { metadata.topics[$0] } ?? metadata.topics.values.first { $0.id == target.id }
+            if let topic {
+                result.name = topic.name
+                result.topicId = topic.id
+                do {
+                    try await cluster.controller.submit(.deleteTopic(name: topic.name))
+                } catch {
+                    result.errorCode = error.code.rawValue
+                    result.errorMessage = error.message
+                }
+            } else if target.name == nil {
+                result.errorCode = KafkaErrorCode.unknownTopicId.rawValue
+                result.errorMessage = "This server does not host this topic ID."
+            } else {
+                result.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                result.errorMessage = "This server does not host this topic-partition."
+            }
+            response.responses.append(result)
+        }
+        return response
+    }
+}
