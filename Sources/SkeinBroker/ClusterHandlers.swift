@@ -36,7 +36,8 @@ extension Broker {
             return .local(log: log, highWatermark: log.logEndOffset, leaderEpoch: Self.leaderEpoch)
         }
         let metadata = cluster.controller.metadata
-        let topic = name.flatMap { metadata.topics[$0] } ?? id.flatMap { id in metadata.topics.values.first { $0.id == id } }
+        let topic =
+            name.flatMap { metadata.topics[$0] } ?? id.flatMap { id in metadata.topics.values.first { $0.id == id } }
         guard let topic, partition >= 0, partition < topic.partitionCount else { return .error(unknown) }
         let group = GroupId(topic: topic.name, partition: partition)
         guard let log = cluster.replicas.log(for: group), let status = cluster.engine.status(of: group),
@@ -57,7 +58,9 @@ extension Broker {
 
     // MARK: Metadata
 
-    func handleClusterMetadata(_ request: MetadataRequest, version: Int16, listenerName: String, cluster: ClusterContext)
+    func handleClusterMetadata(
+        _ request: MetadataRequest, version: Int16, listenerName: String, cluster: ClusterContext
+    )
         -> MetadataResponse
     {
         var response = MetadataResponse()
@@ -121,7 +124,9 @@ extension Broker {
 
     /// Produce in cluster mode: each partition's batches go to its Raft group at this node, which must lead it;
     /// acks=1 answers once they are in the local log, acks=all once they are committed (on a majority).
-    func handleClusterProduce(_ request: ProduceRequest, version: Int16, cluster: ClusterContext, eventLoop: any EventLoop)
+    func handleClusterProduce(
+        _ request: ProduceRequest, version: Int16, cluster: ClusterContext, eventLoop: any EventLoop
+    )
         -> EventLoopFuture<HandlerResult>
     {
         let acksValid = request.acks == 0 || request.acks == 1 || request.acks == -1
@@ -180,7 +185,8 @@ extension Broker {
                 let template = result
                 let appended = cluster.engine.append(group, batches: batches, waitForCommit: request.acks == -1)
                 let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(max(request.timeoutMs, 0)))) {}
-                let answer = appended.hop(to: eventLoop).map { position -> (Int, Int, ProduceResponse.PartitionProduceResponse) in
+                let answer = appended.hop(to: eventLoop).map {
+                    position -> (Int, Int, ProduceResponse.PartitionProduceResponse) in
                     var r = template
                     r.baseOffset = position.baseOffset
                     r.logStartOffset = log.logStartOffset
@@ -232,7 +238,8 @@ extension Broker {
                 var configs: [String: String] = [:]
                 for c in t.configs {
                     guard let value = c.value else {
-                        throw TopicError(code: .invalidConfig, message: "Null value not supported for topic configs: \(c.name)")
+                        throw TopicError(
+                            code: .invalidConfig, message: "Null value not supported for topic configs: \(c.name)")
                     }
                     configs[c.name] = value
                 }
@@ -248,7 +255,8 @@ extension Broker {
                     }
                     let sorted = t.assignments.sorted { $0.partitionIndex < $1.partitionIndex }
                     guard sorted.map(\.partitionIndex) == Array(0..<Int32(sorted.count)) else {
-                        throw TopicError(code: .invalidReplicaAssignment, message: "Partitions must be numbered 0 to n-1.")
+                        throw TopicError(
+                            code: .invalidReplicaAssignment, message: "Partitions must be numbered 0 to n-1.")
                     }
                     replicas = sorted.map { $0.brokerIds.map(\.rawValue) }
                 } else {
@@ -306,7 +314,8 @@ extension Broker {
         for target in targets {
             var result = DeleteTopicsResponse.DeletableTopicResult(name: target.name, topicId: target.id)
             let metadata = cluster.controller.metadata
-            let topic = target.name.flatMap { metadata.topics[$0] } ?? metadata.topics.values.first { $0.id == target.id }
+            let topic =
+                target.name.flatMap { metadata.topics[$0] } ?? metadata.topics.values.first { $0.id == target.id }
             if let topic {
                 result.name = topic.name
                 result.topicId = topic.id

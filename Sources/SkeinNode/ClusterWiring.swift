@@ -26,10 +26,12 @@ final class ClusterServices: Sendable {
         transport = RPCTransport()
         self.logger = logger
         engine = ReplicationEngine(
-            nodeId: nodeId, loop: loop, transport: transport, clock: SystemClock(), seed: UInt64.random(in: 0...UInt64.max),
+            nodeId: nodeId, loop: loop, transport: transport, clock: SystemClock(),
+            seed: UInt64.random(in: 0...UInt64.max),
             logger: logger)
         let voters = cluster.controllerVoters.map { BrokerId($0) }
-        controller = ClusterController(nodeId: nodeId, voters: voters, engine: engine, transport: transport, logger: logger)
+        controller = ClusterController(
+            nodeId: nodeId, voters: voters, engine: engine, transport: transport, logger: logger)
         replicas = LocalReplicas(
             nodeId: nodeId, dataDirectory: config.dataDirectory, engine: engine, clock: SystemClock(),
             logConfig: { Broker.logConfig(forTopicConfigs: $0) }, logger: logger)

@@ -159,7 +159,8 @@ public struct NodeConfig: Sendable, Equatable {
 
         cluster = try Self.clusterConfig(root, nodeId: nodeId)
         if cluster != nil && tls == nil {
-            throw NodeConfigError(key: "cluster", message: "nodes talk over mutual TLS: [cluster] needs the [tls] table")
+            throw NodeConfigError(
+                key: "cluster", message: "nodes talk over mutual TLS: [cluster] needs the [tls] table")
         }
 
         let http = try Self.table(root, "http")
@@ -256,7 +257,9 @@ public struct NodeConfig: Sendable, Equatable {
                 guard let p = item.table else { throw NodeConfigError(key: key, message: "expected a table") }
                 try checkKeys(p, allowed: ["id", "host", "port"], prefix: key)
                 let id = Int32(try int(p, "id", range: 0...Int(Int32.max), prefix: key, required: true) ?? 0)
-                guard id != nodeId else { throw NodeConfigError(key: key + "id", message: "a node is not its own peer") }
+                guard id != nodeId else {
+                    throw NodeConfigError(key: key + "id", message: "a node is not its own peer")
+                }
                 peers.append(
                     ClusterConfig.Peer(
                         id: id, host: try string(p, "host", prefix: key) ?? "127.0.0.1",

@@ -375,6 +375,9 @@ public final class ReplicationEngine: @unchecked Sendable {
         }
         r.node.advance(ready)
         r.durableCommit = r.node.commitIndex
+        // The controller replays its log up to the saved commit on restart: keep that current (its commits are
+        // rare), so that a restarted node serves the metadata it had.
+        if r.group == .controller && !ready.committedEntries.isEmpty { try? r.store.saveCommit() }
         resolveWaiters(r)
         compactMemory(r)
         publish(r)

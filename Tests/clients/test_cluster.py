@@ -74,6 +74,13 @@ def partition_leaders(nodes, topic, alive=None):
     return {}
 
 
+def watermarks(consumer, topic, partition):
+    try:
+        return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
+    except Exception:
+        return None
+
+
 def wait_for(condition, timeout=30.0, interval=0.05):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -183,8 +190,8 @@ def test_acks_all_survives_leader_kill_and_second_kill(cluster):
     seen = {}
     ends = {}
     for p in range(3):
-        lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-        ends[p] = hi
+        # Leaders may still be settling after the restarts: ask until one answers.
+        ends[p] = wait_for(lambda: (lambda w: w and w[1])(watermarks(consumer, topic, p)), timeout=60)
     consumer.assign([TopicPartition(topic, p, 0) for p in range(3)])
     deadline = time.time() + 120
     while time.time() < deadline and any(seen.get(p, -1) + 1 < ends[p] for p in range(3)):
