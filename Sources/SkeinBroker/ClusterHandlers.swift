@@ -48,12 +48,16 @@ extension Broker {
     }
 
     /// The leader of a partition as this node knows it: its own replica's view, else what leaders announce.
-    func leaderOf(_ group: GroupId) -> (leader: BrokerId, epoch: Int32)? {
+    /// With the in-sync replicas when known (the leader's own view, or its announcement).
+    func leaderOf(_ group: GroupId) -> (leader: BrokerId, epoch: Int32, inSync: [BrokerId]?)? {
         guard let cluster else { return nil }
+        let hint = cluster.engine.leaderHint(group)
         if let s = cluster.engine.status(of: group), s.leader != .none {
-            return (s.leader, Int32(truncatingIfNeeded: s.term))
+            if s.role == .leader { return (s.leader, Int32(truncatingIfNeeded: s.term), s.inSync) }
+            let isr = hint.flatMap { $0.leader == s.leader && $0.term == s.term ? $0.inSync : nil }
+            return (s.leader, Int32(truncatingIfNeeded: s.term), isr)
         }
-        return cluster.engine.leaderHint(group).map { ($0.leader, Int32(truncatingIfNeeded: $0.term)) }
+        return hint.map { ($0.leader, Int32(truncatingIfNeeded: $0.term), $0.inSync) }
     }
 
     // MARK: Metadata
@@ -99,10 +103,10 @@ extension Broker {
                 var entry = MetadataResponse.MetadataResponsePartition(
                     errorCode: 0, partitionIndex: Int32(p), leaderId: .none, leaderEpoch: -1,
                     replicaNodes: replicaIds, isrNodes: replicaIds, offlineReplicas: [])
-                if let (leader, epoch) = leaderOf(group) {
+                if let (leader, epoch, inSync) = leaderOf(group) {
                     entry.leaderId = leader
                     entry.leaderEpoch = epoch
-                    if let s = cluster.engine.status(of: group), s.role == .leader { entry.isrNodes = s.inSync }
+                    if let inSync { entry.isrNodes = inSync }
                 } else {
                     entry.errorCode = KafkaErrorCode.leaderNotAvailable.rawValue
                 }

@@ -276,6 +276,7 @@ public final class ReplicationEngine: @unchecked Sendable {
                     "dropping a malformed replication frame", metadata: ["from": "\(from)", "error": "\(error)"])
                 return
             }
+            self.lastHeard[from] = self.ticks
             var touched: [GroupId: Replica] = [:]
             for (group, m) in messages {
                 // A peer may only speak for itself.
@@ -289,29 +290,42 @@ public final class ReplicationEngine: @unchecked Sendable {
     }
 
     private var ticks = 0
-    private let hints = NIOLockedValueBox([GroupId: (leader: BrokerId, term: Int64)]())
+    /// The tick at which each peer was last heard from (any frame): a silent peer is not in sync.
+    private var lastHeard: [BrokerId: Int] = [:]
+    private let hints = NIOLockedValueBox([GroupId: LeaderHint]())
+
+    /// A group's leader and in-sync replicas as its leader announced them.
+    public struct LeaderHint: Hashable, Sendable {
+        public var leader: BrokerId
+        public var term: Int64
+        public var inSync: [BrokerId]
+    }
     private let peerList = NIOLockedValueBox([BrokerId]())
 
     /// The nodes to tell about this node's leaderships (every other node of the cluster).
     public func setPeers(_ peers: [BrokerId]) { peerList.withLockedValue { $0 = peers.filter { $0 != nodeId } } }
 
     /// The leader of a group this node has no replica of, as its leader last announced.
-    public func leaderHint(_ group: GroupId) -> (leader: BrokerId, term: Int64)? { hints.withLockedValue { $0[group] } }
+    public func leaderHint(_ group: GroupId) -> LeaderHint? { hints.withLockedValue { $0[group] } }
 
     /// Leadership announcements from `from`: the latest term wins.
     public func receiveAnnouncement(from: BrokerId, payload: ByteBuffer) {
         var b = payload
-        guard let n = b.readInteger(as: UInt32.self), Int(n) <= b.readableBytes / 14 else { return }
-        var led: [(GroupId, Int64)] = []
+        guard let n = b.readInteger(as: UInt32.self), Int(n) <= b.readableBytes / 16 else { return }
+        var led: [(GroupId, LeaderHint)] = []
         for _ in 0..<n {
             guard let len = b.readInteger(as: UInt16.self), let bytes = b.readBytes(length: Int(len)),
                 let topic = String(validating: bytes, as: UTF8.self), let partition = b.readInteger(as: Int32.self),
-                let term = b.readInteger(as: Int64.self)
+                let term = b.readInteger(as: Int64.self), let count = b.readInteger(as: UInt16.self),
+                Int(count) <= b.readableBytes / 4
             else { return }
-            led.append((GroupId(topic: topic, partition: partition), term))
+            var inSync: [BrokerId] = []
+            for _ in 0..<count { inSync.append(BrokerId(b.readInteger(as: Int32.self)!)) }
+            led.append(
+                (GroupId(topic: topic, partition: partition), LeaderHint(leader: from, term: term, inSync: inSync)))
         }
         hints.withLockedValue { h in
-            for (group, term) in led where (h[group]?.term ?? -1) <= term { h[group] = (from, term) }
+            for (group, hint) in led where (h[group]?.term ?? -1) <= hint.term { h[group] = hint }
         }
     }
 
@@ -327,6 +341,9 @@ public final class ReplicationEngine: @unchecked Sendable {
             b.writeBytes(topic)
             b.writeInteger(r.group.partition)
             b.writeInteger(r.node.term)
+            let inSync = statuses.withLockedValue { $0[r.group]?.inSync } ?? [nodeId]
+            b.writeInteger(UInt16(inSync.count))
+            for id in inSync { b.writeInteger(id.rawValue) }
         }
         for peer in peers { transport.send(to: peer, kind: Self.leadershipKind, payload: b) }
     }
@@ -427,9 +444,12 @@ public final class ReplicationEngine: @unchecked Sendable {
         let node = r.node
         var inSync: [BrokerId] = []
         if node.role == .leader {
+            // In sync: heard from within an election timeout and at most maxLagEntries behind.
+            let recent = ticks - settings.electionTicks
             inSync = node.voters.filter { v in
                 v == nodeId
-                    || (node.matchIndex(of: v).map { $0 >= node.log.lastIndex - settings.maxLagEntries } ?? false)
+                    || ((lastHeard[v] ?? Int.min) >= recent
+                        && (node.matchIndex(of: v).map { $0 >= node.log.lastIndex - settings.maxLagEntries } ?? false))
             }
         }
         let status = ReplicaStatus(

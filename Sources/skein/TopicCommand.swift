@@ -31,9 +31,15 @@ struct TopicCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List topics with their partition counts.")
         @OptionGroup var client: ClientOptions
+        @Flag(help: "Only list the brokers the cluster reports, one 'broker ID HOST:PORT' line each.")
+        var brokersOnly = false
 
         func run() async throws {
             let metadata = try await client.withClient { try await $0.metadata(topics: nil) }
+            if brokersOnly {
+                for b in metadata.brokers { print("broker \(b.id) \(b.address.host):\(b.address.port)") }
+                return
+            }
             let width = max(4, metadata.topics.map(\.name.count).max() ?? 0)
             print(pad("NAME", width) + "  PARTITIONS  REPLICAS")
             for t in metadata.topics {
