@@ -52,7 +52,8 @@ final class ClusterServices: Sendable {
         let dispatcher = PeerDispatcher(engine: engine, controller: controller)
         let rpc = try await RPCNode.start(
             configuration: RPCConfiguration(
-                nodeId: BrokerId(config.nodeId), host: cluster.rpcHost, port: cluster.rpcPort, tls: config.tls!),
+                nodeId: BrokerId(config.nodeId), host: cluster.rpcHost, port: cluster.rpcPort, tls: config.tls!,
+                maxQueuedBytesPerPeer: 256 << 20),
             group: group, handler: DispatchingRPCHandler(dispatcher: dispatcher), logger: logger)
         transport.set(rpc)
         for peer in cluster.peers { rpc.setPeerAddress(BrokerId(peer.id), host: peer.host, port: peer.port) }

@@ -58,6 +58,9 @@ public struct RaftNode: Sendable {
         var probing = true
         /// A probe is in flight: send nothing more until a response (or a heartbeat response) arrives.
         var probeSent = false
+        /// Replicating: the last indices of the appends sent and not yet acknowledged (flow control: at most
+        /// `maxInflightAppends` of them).
+        var inflight: [Int64] = []
         /// Heard from in the current check-quorum window.
         var recentActive = false
     }
@@ -502,6 +505,8 @@ public struct RaftNode: Sendable {
             pr.probeSent = false
             pr.match = max(pr.match, match)
             pr.next = max(pr.next, pr.match + 1)
+            if pr.probing { pr.inflight = [] }
+            pr.inflight.removeAll { $0 <= pr.match }
             pr.probing = false
             progress[m.from] = pr
             if maybeCommit() {
@@ -527,6 +532,7 @@ public struct RaftNode: Sendable {
             }
             pr.probing = true
             pr.probeSent = false
+            pr.inflight = []
             progress[m.from] = pr
             sendAppend(to: m.from, allowEmpty: true)
         case .heartbeatResponse:
@@ -538,6 +544,7 @@ public struct RaftNode: Sendable {
                 if !pr.probing {
                     pr.probing = true
                     pr.next = pr.match + 1
+                    pr.inflight = []
                 }
                 progress[m.from] = pr
                 sendAppend(to: m.from, allowEmpty: true)
@@ -581,8 +588,19 @@ public struct RaftNode: Sendable {
             progress[peer] = pr
             return
         }
-        let batch = log.entries(from: pr.next, through: log.lastIndex, limit: config.maxEntriesPerAppend)
-        if batch.isEmpty && !allowEmpty {
+        // Flow control while replicating: a full window sends nothing new (a heartbeat still may, to probe).
+        let windowFull = !pr.probing && pr.inflight.count >= config.maxInflightAppends
+        var batch =
+            windowFull
+            ? [] : log.entries(from: pr.next, through: log.lastIndex, limit: config.maxEntriesPerAppend)
+        var bytes = 0
+        if let cut = batch.indices.first(where: { k in
+            bytes += batch[k].payload.count
+            return k > 0 && bytes > config.maxBytesPerAppend
+        }) {
+            batch.removeLast(batch.count - cut)
+        }
+        if batch.isEmpty && (!allowEmpty || windowFull) {
             progress[peer] = pr
             return
         }
@@ -594,6 +612,7 @@ public struct RaftNode: Sendable {
             pr.probeSent = true
         } else if let last = batch.last {
             pr.next = last.lastIndex + 1
+            pr.inflight.append(last.lastIndex)
         }
         progress[peer] = pr
     }

@@ -133,13 +133,18 @@ public struct RaftConfig: Sendable {
     public var checkQuorum: Bool
     /// The most entries one AppendEntries message carries.
     public var maxEntriesPerAppend: Int
+    /// The most payload bytes one AppendEntries message carries (at least one entry is always sent).
+    public var maxBytesPerAppend: Int
+    /// The most appends in flight to one follower while replicating (etcd's MaxInflightMsgs).
+    public var maxInflightAppends: Int
     /// The payload of the empty entry a new leader appends, given its position (for Skein, a Kafka control batch
     /// at that offset and epoch, so that every replica stores the same bytes). Empty by default.
     public var leaderNoopPayload: @Sendable (LogPosition) -> [UInt8]
 
     public init(
         id: BrokerId, voters: [BrokerId], electionTicks: Int = 10, heartbeatTicks: Int = 1, preVote: Bool = true,
-        checkQuorum: Bool = true, maxEntriesPerAppend: Int = 64,
+        checkQuorum: Bool = true, maxEntriesPerAppend: Int = 64, maxBytesPerAppend: Int = 1 << 20,
+        maxInflightAppends: Int = 64,
         leaderNoopPayload: @escaping @Sendable (LogPosition) -> [UInt8] = { _ in [] }
     ) {
         precondition(electionTicks > heartbeatTicks && heartbeatTicks > 0, "need 0 < heartbeatTicks < electionTicks")
@@ -150,6 +155,8 @@ public struct RaftConfig: Sendable {
         self.preVote = preVote
         self.checkQuorum = checkQuorum
         self.maxEntriesPerAppend = max(1, maxEntriesPerAppend)
+        self.maxBytesPerAppend = max(1, maxBytesPerAppend)
+        self.maxInflightAppends = max(1, maxInflightAppends)
         self.leaderNoopPayload = leaderNoopPayload
     }
 

@@ -74,6 +74,9 @@ public final class ReplicationEngine: @unchecked Sendable {
         public var electionTicks = 10
         public var heartbeatTicks = 2
         public var maxEntriesPerAppend = 256
+        /// Bytes of batches per append message, and append messages in flight per follower (flow control).
+        public var maxBytesPerAppend = 1 << 20
+        public var maxInflightAppends = 16
         /// In-memory Raft entries kept per group beyond what every follower has: above it a slow follower is
         /// served from disk by catch-up fetches.
         public var maxInMemoryBytes = 16 << 20
@@ -167,6 +170,8 @@ public final class ReplicationEngine: @unchecked Sendable {
             let config = RaftConfig(
                 id: self.nodeId, voters: voters, electionTicks: self.settings.electionTicks,
                 heartbeatTicks: self.settings.heartbeatTicks, maxEntriesPerAppend: self.settings.maxEntriesPerAppend,
+                maxBytesPerAppend: self.settings.maxBytesPerAppend,
+                maxInflightAppends: self.settings.maxInflightAppends,
                 leaderNoopPayload: { ReplicaStore.leaderChangeBatch(at: $0, timestamp: clock.nowMillis) })
             let node = RaftNode(
                 config: config, state: state,

@@ -45,21 +45,21 @@ func runSeeds(_ range: Range<UInt64>, options: SimulationOptions) -> [String] {
 struct RandomizedRaftTests {
     static let chunk: UInt64 = 25
 
-    @Test("3 replicas, 600 seeds with drops, duplicates, delays, partitions, crashes", arguments: 0..<24)
+    @Test("3 replicas, 900 seeds with drops, duplicates, delays, partitions, crashes", arguments: 0..<36)
     func threeReplicas(part: Int) {
         let start = UInt64(part) * Self.chunk
         let failures = runSeeds(start..<start + Self.chunk, options: SimulationOptions(replicas: 3))
         #expect(failures.isEmpty, "\(failures.first ?? "")")
     }
 
-    @Test("5 replicas, 400 seeds with drops, duplicates, delays, partitions, crashes", arguments: 0..<16)
+    @Test("5 replicas, 550 seeds with drops, duplicates, delays, partitions, crashes", arguments: 0..<22)
     func fiveReplicas(part: Int) {
         let start = 100_000 + UInt64(part) * Self.chunk
         let failures = runSeeds(start..<start + Self.chunk, options: SimulationOptions(replicas: 5))
         #expect(failures.isEmpty, "\(failures.first ?? "")")
     }
 
-    @Test("3 replicas without pre-vote and check-quorum, 100 seeds", arguments: 0..<4)
+    @Test("3 replicas without pre-vote and check-quorum, 150 seeds", arguments: 0..<6)
     func plainRaft(part: Int) {
         var options = SimulationOptions(replicas: 3)
         options.preVote = false
@@ -69,7 +69,7 @@ struct RandomizedRaftTests {
         #expect(failures.isEmpty, "\(failures.first ?? "")")
     }
 
-    @Test("3 voters and 2 spares with one-server membership changes, 300 seeds", arguments: 0..<12)
+    @Test("3 voters and 2 spares with one-server membership changes, 400 seeds", arguments: 0..<16)
     func membershipChanges(part: Int) {
         var options = SimulationOptions(replicas: 3)
         options.spares = 2
