@@ -74,7 +74,7 @@ public final class LocalReplicas: @unchecked Sendable {
             }
             let log = try PartitionLog(directory: dir, config: logConfig(topic.configs), clock: clock)
             logs.withLockedValue { $0[group] = (log, topic.id) }
-            engine.addGroup(group, voters: voters, log: log).whenFailure { error in
+            engine.addGroup(group, voters: voters, log: log, preferredLeader: voters.first).whenFailure { error in
                 self.logger.error("cannot start replica", metadata: ["group": "\(group)", "error": "\(error)"])
             }
         } catch {

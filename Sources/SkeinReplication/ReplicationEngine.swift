@@ -82,6 +82,8 @@ public final class ReplicationEngine: @unchecked Sendable {
         public var maxInMemoryBytes = 16 << 20
         public var catchUpChunkBytes = 4 << 20
         public var maxLagEntries: Int64 = 1000
+        /// How often leaderships move back to preferred replicas (ticks: 100 = 5 s).
+        public var balanceTicks = 100
         public init() {}
     }
 
@@ -95,6 +97,8 @@ public final class ReplicationEngine: @unchecked Sendable {
         /// The commit index as of the last Ready carried out: what this replica's disk holds for sure.
         var durableCommit: Int64
         var lastRole: RaftRole = .follower
+        /// The replica that should lead when it is healthy (the first of the partition's replica set).
+        var preferredLeader: BrokerId?
         init(group: GroupId, node: RaftNode, store: ReplicaStore) {
             self.group = group
             self.node = node
@@ -160,7 +164,9 @@ public final class ReplicationEngine: @unchecked Sendable {
     // MARK: - Groups
 
     /// Starts (or restarts) the replica of `group` over `log`, with the given voters.
-    public func addGroup(_ group: GroupId, voters: [BrokerId], log: PartitionLog) -> EventLoopFuture<Void> {
+    public func addGroup(
+        _ group: GroupId, voters: [BrokerId], log: PartitionLog, preferredLeader: BrokerId? = nil
+    ) -> EventLoopFuture<Void> {
         loop.submit {
             guard self.replicas[group] == nil else { return }
             let store = ReplicaStore(log: log)
@@ -178,6 +184,7 @@ public final class ReplicationEngine: @unchecked Sendable {
                 random: SeededRandom(seed: self.seed ^ UInt64(bitPattern: Int64(group.hashValue))),
                 appliedIndex: state.logStart.index)
             let replica = Replica(group: group, node: node, store: store)
+            replica.preferredLeader = preferredLeader
             self.replicas[group] = replica
             // A group of one elects itself at once.
             if voters == [self.nodeId] { replica.node.startElection() }
@@ -334,6 +341,19 @@ public final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
+    /// Preferred leaders: a group led here whose preferred replica is another voter, caught up and heard from
+    /// recently, is handed to it (after a node comes back, or when elections piled leaderships on one node).
+    private func balanceLeaderships() {
+        let recent = ticks - settings.electionTicks
+        for r in replicas.values where r.node.role == .leader && r.node.transferTarget == nil {
+            guard let preferred = r.preferredLeader, preferred != nodeId, r.node.voters.contains(preferred),
+                (lastHeard[preferred] ?? Int.min) >= recent, r.node.matchIndex(of: preferred) == r.node.log.lastIndex
+            else { continue }
+            if case .success = r.node.transferLeadership(to: preferred) { process(r) }
+        }
+        flush()
+    }
+
     private func announceLeaderships() {
         let peers = peerList.withLockedValue { $0 }
         guard !peers.isEmpty else { return }
@@ -361,6 +381,7 @@ public final class ReplicationEngine: @unchecked Sendable {
         }
         flush()
         if ticks % 10 == 0 { announceLeaderships() }
+        if ticks % settings.balanceTicks == 0 { balanceLeaderships() }
         // The commit index on disk is a hint for restarts (what to replay); refresh it now and then.
         if ticks % 100 == 0 {
             for r in replicas.values { try? r.store.saveCommit() }

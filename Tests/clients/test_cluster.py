@@ -204,3 +204,13 @@ def test_acks_all_survives_leader_kill_and_second_kill(cluster):
         seen[msg.partition()] = max(seen.get(msg.partition(), -1), msg.offset())
     consumer.close()
     assert not acked, f"{len(acked)} acknowledged records missing, e.g. {sorted(acked)[:5]}"
+
+    # With every node back, leaderships return to the preferred replicas (the first of each replica set).
+    def preferred_everywhere():
+        try:
+            md = AdminClient({"bootstrap.servers": bootstrap(cluster)}).list_topics(topic, timeout=5)
+        except Exception:
+            return False
+        parts = md.topics[topic].partitions.values()
+        return len(parts) == 3 and all(p.leader == p.replicas[0] for p in parts)
+    wait_for(preferred_everywhere, timeout=30, interval=0.2)
