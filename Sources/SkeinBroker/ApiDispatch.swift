@@ -29,9 +29,7 @@ enum ServedVersions {
 
     /// What cluster mode does not serve yet (their handlers still work on the single-node registry): not
     /// advertised, so clients report them as unsupported by the broker.
-    static let notInClusterMode: Set<ApiKey> = [
-        .offsetForLeaderEpoch, .alterConfigs, .incrementalAlterConfigs, .createPartitions, .deleteRecords,
-    ]
+    static let notInClusterMode: Set<ApiKey> = [.deleteRecords]
 }
 
 /// A request handler's answer: a response message, or no response (acks=0).
@@ -126,7 +124,8 @@ extension Broker {
             case let r as MetadataRequest:
                 return eventLoop.makeSucceededFuture(
                     .response(
-                        handleClusterMetadata(r, version: version, listenerName: connection.listenerName, cluster: cluster)
+                        handleClusterMetadata(
+                            r, version: version, listenerName: connection.listenerName, cluster: cluster)
                     ))
             case let r as ProduceRequest:
                 return handleClusterProduce(r, version: version, cluster: cluster, eventLoop: eventLoop)
@@ -164,11 +163,11 @@ extension Broker {
         case let r as DescribeConfigsRequest:
             return eventLoop.makeSucceededFuture(.response(handleDescribeConfigs(r, version: version)))
         case let r as AlterConfigsRequest:
-            return eventLoop.makeSucceededFuture(.response(handleAlterConfigs(r)))
+            return eventLoop.makeFutureWithTask { .response(await self.handleAlterConfigs(r)) }
         case let r as IncrementalAlterConfigsRequest:
-            return eventLoop.makeSucceededFuture(.response(handleIncrementalAlterConfigs(r)))
+            return eventLoop.makeFutureWithTask { .response(await self.handleIncrementalAlterConfigs(r)) }
         case let r as CreatePartitionsRequest:
-            return eventLoop.makeSucceededFuture(.response(handleCreatePartitions(r)))
+            return eventLoop.makeFutureWithTask { .response(await self.handleCreatePartitions(r)) }
         case let r as DeleteRecordsRequest:
             return eventLoop.makeSucceededFuture(.response(handleDeleteRecords(r)))
         case let r as DescribeClusterRequest:
@@ -185,7 +184,9 @@ extension Broker {
     }
 
     func apiVersionsResponse(errorCode: KafkaErrorCode) -> ApiVersionsResponse {
-        let keys = ServedVersions.table.filter { servedRange(for: $0.key) != nil }.sorted { $0.key.rawValue < $1.key.rawValue }.map { key, range in
+        let keys = ServedVersions.table.filter { servedRange(for: $0.key) != nil }.sorted {
+            $0.key.rawValue < $1.key.rawValue
+        }.map { key, range in
             ApiVersionsResponse.ApiVersion(
                 apiKey: key.rawValue, minVersion: range.lowerBound, maxVersion: range.upperBound)
         }

@@ -28,7 +28,8 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let cluster: ClusterContext?
 
     public init(
-        config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock(), cluster: ClusterContext? = nil
+        config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock(),
+        cluster: ClusterContext? = nil
     ) throws {
         self.cluster = cluster
         self.configBox = NIOLockedValueBox(config)

@@ -341,3 +341,111 @@ extension Broker {
         return response
     }
 }
+
+extension Broker {
+    /// Changes a topic's configs: through the registry on a single node, through the controller in a cluster.
+    /// `change` maps the current configs to the new ones (throwing Kafka's refusal); the result is validated.
+    func updateTopicConfigs(
+        name: String, validateOnly: Bool, _ change: ([String: String]) throws -> [String: String]
+    ) async throws {
+        guard let cluster else {
+            try topics.updateConfigs(name: name, validateOnly: validateOnly, change)
+            return
+        }
+        guard let topic = cluster.controller.metadata.topics[name] else {
+            throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(name)' does not exist.")
+        }
+        let configs = try change(topic.configs)
+        _ = try TopicConfigs.validate(configs)
+        if validateOnly { return }
+        do {
+            try await cluster.controller.submit(.setTopicConfigs(topic: name, configs: configs))
+        } catch {
+            throw TopicError(code: error.code, message: error.message)
+        }
+    }
+
+    /// CreatePartitions in a cluster: new partitions get replica sets of the topic's replication factor, placed
+    /// like new topics, or as the request assigns them.
+    func addClusterPartitions(
+        _ t: CreatePartitionsRequest.CreatePartitionsTopic, validateOnly: Bool, cluster: ClusterContext
+    ) async throws {
+        let metadata = cluster.controller.metadata
+        guard let topic = metadata.topics[t.name] else {
+            throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(t.name)' does not exist.")
+        }
+        let current = topic.partitionCount
+        guard t.count > current else {
+            throw TopicError(
+                code: .invalidPartitions,
+                message: t.count == current
+                    ? "Topic already has \(current) partitions."
+                    : "Topic currently has \(current) partitions, which is higher than the requested \(t.count).")
+        }
+        guard t.count <= 100_000 else {
+            throw TopicError(code: .invalidPartitions, message: "Number of partitions \(t.count) is too large.")
+        }
+        let added: [[Int32]]
+        if let assignments = t.assignments {
+            guard assignments.count == Int(t.count - current) else {
+                throw TopicError(
+                    code: .invalidReplicaAssignment,
+                    message:
+                        "Increasing the number of partitions by \(t.count - current) but \(assignments.count) assignments provided."
+                )
+            }
+            added = assignments.map { $0.brokerIds.map(\.rawValue) }
+        } else {
+            do {
+                added = try ReplicaPlacement.assign(
+                    partitions: Int(t.count - current), replicationFactor: topic.replicas.first?.count ?? 1,
+                    nodes: Array(metadata.nodes.values), load: metadata.replicaLoad)
+            } catch {
+                throw TopicError(code: error.code, message: error.message)
+            }
+        }
+        if let refusal = metadata.check(.createPartitions(topic: t.name, replicas: added)) {
+            throw TopicError(code: refusal.code, message: refusal.message)
+        }
+        if validateOnly { return }
+        do {
+            try await cluster.controller.submit(.createPartitions(topic: t.name, replicas: added))
+        } catch {
+            throw TopicError(code: error.code, message: error.message)
+        }
+    }
+
+    /// OffsetForLeaderEpoch at a partition's leader (KIP-101/320): for a requested epoch, the largest epoch at or
+    /// below it and the offset where the next epoch starts (the log end for the current epoch). Epochs only grow
+    /// along the log, so the start of the next epoch is found by a binary search over the batches.
+    static func clusterEpochEndOffset(
+        log: PartitionLog, currentEpoch: Int32, requested: Int32
+    ) throws -> (epoch: Int32, endOffset: Int64) {
+        let logEnd = log.logEndOffset
+        if requested == currentEpoch { return (currentEpoch, logEnd) }
+        if requested > currentEpoch || requested < 0 { return (-1, -1) }
+        let store = ReplicaStore(log: log)
+        var lo = log.logStartOffset
+        var hi = logEnd
+        var below: Int32 = -1
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            guard let batch = try store.batches(from: mid, through: mid).first else { break }
+            if batch.partitionLeaderEpoch > requested {
+                hi = batch.baseOffset
+            } else {
+                below = max(below, batch.partitionLeaderEpoch)
+                lo = batch.lastOffset + 1
+            }
+        }
+        if below < 0 {
+            // Nothing at or below the requested epoch is in the log: Kafka answers the requested epoch with the
+            // start of the first later one.
+            return (requested, lo)
+        }
+        if lo > log.logStartOffset, let last = try store.batches(from: lo - 1, through: lo - 1).first {
+            below = last.partitionLeaderEpoch
+        }
+        return (below, lo)
+    }
+}

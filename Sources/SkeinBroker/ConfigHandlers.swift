@@ -95,7 +95,7 @@ extension Broker {
         return response
     }
 
-    func handleAlterConfigs(_ request: AlterConfigsRequest) -> AlterConfigsResponse {
+    func handleAlterConfigs(_ request: AlterConfigsRequest) async -> AlterConfigsResponse {
         var response = AlterConfigsResponse()
         for resource in request.resources {
             var result = AlterConfigsResponse.AlterConfigsResourceResponse(
@@ -108,7 +108,8 @@ extension Broker {
                     guard let value = c.value else { continue }
                     configs[c.name] = value
                 }
-                try topics.updateConfigs(name: resource.resourceName, validateOnly: request.validateOnly) { _ in configs
+                try await updateTopicConfigs(name: resource.resourceName, validateOnly: request.validateOnly) { _ in
+                    configs
                 }
             } catch {
                 let (code, message) = Self.kafkaError(error)
@@ -120,14 +121,17 @@ extension Broker {
         return response
     }
 
-    func handleIncrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+    func handleIncrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest) async
+        -> IncrementalAlterConfigsResponse
+    {
         var response = IncrementalAlterConfigsResponse()
         for resource in request.resources {
             var result = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
                 resourceType: resource.resourceType, resourceName: resource.resourceName)
             do {
                 try checkTopicResource(resource.resourceType)
-                try topics.updateConfigs(name: resource.resourceName, validateOnly: request.validateOnly) { current in
+                try await updateTopicConfigs(name: resource.resourceName, validateOnly: request.validateOnly) {
+                    current in
                     var configs = current
                     for c in resource.configs {
                         guard let d = TopicConfigs.byName[c.name] else {
@@ -185,19 +189,23 @@ extension Broker {
         }
     }
 
-    func handleCreatePartitions(_ request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    func handleCreatePartitions(_ request: CreatePartitionsRequest) async -> CreatePartitionsResponse {
         var response = CreatePartitionsResponse()
         for t in request.topics {
             var result = CreatePartitionsResponse.CreatePartitionsTopicResult(name: t.name)
             do {
-                if let assignments = t.assignments {
+                if let cluster {
+                    try await addClusterPartitions(t, validateOnly: request.validateOnly, cluster: cluster)
+                } else if let assignments = t.assignments {
                     for a in assignments where a.brokerIds != [config.nodeId] {
                         throw TopicError(
                             code: .invalidReplicaAssignment,
                             message: "Replica assignment \(a.brokerIds) names brokers other than \(config.nodeId)")
                     }
                 }
-                try topics.addPartitions(name: t.name, count: t.count, validateOnly: request.validateOnly)
+                if cluster == nil {
+                    try topics.addPartitions(name: t.name, count: t.count, validateOnly: request.validateOnly)
+                }
             } catch {
                 let (code, message) = Self.kafkaError(error)
                 result.errorCode = code.rawValue

@@ -117,7 +117,8 @@ extension Broker {
                 data.highWatermark = logEnd
                 data.lastStableOffset = logEnd
                 data.logStartOffset = log.logStartOffset
-                if version >= 9, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch) {
+                if version >= 9, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch)
+                {
                     data.errorCode = epochError.rawValue
                     sawError = true
                     topicResponse.partitions.append(data)
@@ -171,7 +172,8 @@ extension Broker {
                     topicResponse.partitions.append(r)
                     continue
                 }
-                if version >= 4, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch) {
+                if version >= 4, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch)
+                {
                     r.errorCode = epochError.rawValue
                     topicResponse.partitions.append(r)
                     continue
@@ -212,7 +214,25 @@ extension Broker {
             for p in t.partitions {
                 var r = OffsetForLeaderEpochResponse.EpochEndOffset(
                     partition: p.partition, leaderEpoch: -1, endOffset: -1)
-                if let log = topic?.partition(p.partition) {
+                if cluster != nil {
+                    switch servePartition(name: t.topic, id: nil, partition: p.partition) {
+                    case .error(let code):
+                        r.errorCode = code.rawValue
+                    case .local(let log, _, let leaderEpoch):
+                        if let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch) {
+                            r.errorCode = epochError.rawValue
+                        } else {
+                            do {
+                                let (epoch, end) = try Self.clusterEpochEndOffset(
+                                    log: log, currentEpoch: leaderEpoch, requested: p.leaderEpoch)
+                                r.leaderEpoch = epoch
+                                r.endOffset = end
+                            } catch {
+                                r.errorCode = Self.kafkaError(error).code.rawValue
+                            }
+                        }
+                    }
+                } else if let log = topic?.partition(p.partition) {
                     if let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: Self.leaderEpoch) {
                         r.errorCode = epochError.rawValue
                     } else if p.leaderEpoch >= Self.leaderEpoch {

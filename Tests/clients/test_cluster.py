@@ -214,3 +214,40 @@ def test_acks_all_survives_leader_kill_and_second_kill(cluster):
         parts = md.topics[topic].partitions.values()
         return len(parts) == 3 and all(p.leader == p.replicas[0] for p in parts)
     wait_for(preferred_everywhere, timeout=30, interval=0.2)
+
+
+def test_configs_and_partitions_through_the_controller(cluster):
+    from confluent_kafka.admin import ConfigResource, ConfigEntry, AlterConfigOpType, NewPartitions
+
+    topic = "admin-ops"
+    admin = AdminClient({"bootstrap.servers": bootstrap(cluster)})
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=3)])[topic].result(timeout=30)
+    resource = ConfigResource("topic", topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([resource])[resource].result(timeout=30)
+
+    def retention_everywhere():
+        for n in cluster.values():
+            a = AdminClient({"bootstrap.servers": n.bootstrap})
+            r = ConfigResource("topic", topic)
+            try:
+                configs = a.describe_configs([r])[r].result(timeout=10)
+            except Exception:
+                return False
+            if configs["retention.ms"].value != "3600000":
+                return False
+        return True
+    wait_for(retention_everywhere, timeout=30)
+
+    admin.create_partitions([NewPartitions(topic, 5)])[topic].result(timeout=30)
+    wait_for(lambda: (lambda l: len(l) == 5 and all(v >= 0 for v in l.values()))(partition_leaders(cluster, topic)))
+    producer = Producer({"bootstrap.servers": bootstrap(cluster), "acks": "all", "enable.idempotence": False})
+    delivered = []
+    for p in range(5):
+        producer.produce(topic, value=b"x", partition=p, on_delivery=lambda err, msg: delivered.append(err))
+    producer.flush(30)
+    assert delivered == [None] * 5
+
+    with pytest.raises(Exception) as e:
+        admin.create_partitions([NewPartitions(topic, 3)])[topic].result(timeout=30)
+    assert "INVALID_PARTITIONS" in str(e.value) or "higher than" in str(e.value)
