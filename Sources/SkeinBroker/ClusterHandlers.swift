@@ -290,19 +290,9 @@ extension Broker {
                 result.topicId = request.validateOnly ? .zero : topic.id
                 result.numPartitions = Int32(replicas.count)
                 result.replicationFactor = Int16(replicas.first?.count ?? 0)
-                if version >= 5 {
-                    result.configs = TopicConfigs.definitions.map { d in
-                        .init(
-                            name: d.name, value: configs[d.name] ?? d.defaultValue, readOnly: false,
-                            configSource: configs[d.name] == nil ? 5 : 1, isSensitive: false)
-                    }
-                }
+                if version >= 5 { result.configs = Self.createdTopicConfigs(configs) }
             } catch {
-                let (code, message) = Self.kafkaError(error)
-                result.errorCode = code.rawValue
-                result.errorMessage = message
-                result.numPartitions = -1
-                result.replicationFactor = -1
+                Self.fail(&result, error)
             }
             response.topics.append(result)
         }

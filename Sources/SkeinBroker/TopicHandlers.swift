@@ -111,33 +111,16 @@ extension Broker {
                             message: "Replication factor: \(rf) larger than available brokers: 1.")
                     }
                 }
-                var configs: [String: String] = [:]
-                for c in t.configs {
-                    guard let value = c.value else {
-                        throw TopicError(
-                            code: .invalidConfig, message: "Null value not supported for topic configs: \(c.name)")
-                    }
-                    configs[c.name] = value
-                }
+                let configs = try Self.requestedConfigs(t)
                 try topics.create(
                     name: t.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
                 let created = topics.topic(named: t.name)
                 result.topicId = created?.id ?? .zero
                 result.numPartitions = partitions
                 result.replicationFactor = 1
-                if version >= 5 {
-                    result.configs = TopicConfigs.definitions.map { d in
-                        .init(
-                            name: d.name, value: configs[d.name] ?? d.defaultValue, readOnly: false,
-                            configSource: configs[d.name] == nil ? 5 : 1, isSensitive: false)
-                    }
-                }
+                if version >= 5 { result.configs = Self.createdTopicConfigs(configs) }
             } catch {
-                let (code, message) = Self.kafkaError(error)
-                result.errorCode = code.rawValue
-                result.errorMessage = message
-                result.numPartitions = -1
-                result.replicationFactor = -1
+                Self.fail(&result, error)
             }
             response.topics.append(result)
         }
@@ -190,5 +173,37 @@ extension Broker {
             brokers: [.init(brokerId: config.nodeId, host: address.host, port: address.port, rack: config.rack)],
             clusterAuthorizedOperations: request.includeClusterAuthorizedOperations
                 ? Self.allClusterOperations : Int32.min)
+    }
+}
+
+extension Broker {
+    /// A CreateTopics entry's configs; a null value is refused as Kafka does.
+    static func requestedConfigs(_ t: CreateTopicsRequest.CreatableTopic) throws -> [String: String] {
+        var configs: [String: String] = [:]
+        for c in t.configs {
+            guard let value = c.value else {
+                throw TopicError(code: .invalidConfig, message: "Null value not supported for topic configs: \(c.name)")
+            }
+            configs[c.name] = value
+        }
+        return configs
+    }
+
+    /// What CreateTopics v5+ reports of a new topic's configs: every known name, set (1) or default (5).
+    static func createdTopicConfigs(_ configs: [String: String]) -> [CreateTopicsResponse.CreatableTopicConfigs] {
+        TopicConfigs.definitions.map { d in
+            .init(
+                name: d.name, value: configs[d.name] ?? d.defaultValue, readOnly: false,
+                configSource: configs[d.name] == nil ? 5 : 1, isSensitive: false)
+        }
+    }
+
+    /// A failed CreateTopics entry: Kafka's code and message, -1 for the counts.
+    static func fail(_ result: inout CreateTopicsResponse.CreatableTopicResult, _ error: any Error) {
+        let (code, message) = kafkaError(error)
+        result.errorCode = code.rawValue
+        result.errorMessage = message
+        result.numPartitions = -1
+        result.replicationFactor = -1
     }
 }
