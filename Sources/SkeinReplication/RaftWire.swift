@@ -29,8 +29,7 @@ public enum RaftWire {
     public static func encode(_ messages: [(GroupId, RaftMessage)], into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt32(messages.count))
         for (group, m) in messages {
-            writeString(group.topic, into: &buffer)
-            buffer.writeInteger(group.partition)
+            writeGroup(group, into: &buffer)
             buffer.writeInteger(m.from.rawValue)
             buffer.writeInteger(m.to.rawValue)
             buffer.writeInteger(m.term)
@@ -91,8 +90,7 @@ public enum RaftWire {
         var out: [(GroupId, RaftMessage)] = []
         out.reserveCapacity(Int(count))
         for _ in 0..<count {
-            let topic = try readString(&buffer)
-            let partition = try readInt(Int32.self, &buffer)
+            let group = try readGroup(&buffer)
             let from = BrokerId(try readInt(Int32.self, &buffer))
             let to = BrokerId(try readInt(Int32.self, &buffer))
             let term = try readInt(Int64.self, &buffer)
@@ -144,23 +142,25 @@ public enum RaftWire {
             default: throw RaftWireError("unknown message type \(tag)")
             }
             out.append(
-                (GroupId(topic: topic, partition: partition), RaftMessage(from: from, to: to, term: term, kind: kind)))
+                (group, RaftMessage(from: from, to: to, term: term, kind: kind)))
         }
         guard buffer.readableBytes == 0 else { throw RaftWireError("\(buffer.readableBytes) trailing bytes") }
         return out
     }
 
-    private static func writeString(_ s: String, into buffer: inout ByteBuffer) {
-        let bytes = Array(s.utf8)
-        buffer.writeInteger(UInt16(truncatingIfNeeded: bytes.count))
-        buffer.writeBytes(bytes.prefix(Int(UInt16.max)))
+    /// A group as every replication message names it: the topic (u16 length, UTF-8), then the partition (i32).
+    static func writeGroup(_ group: GroupId, into buffer: inout ByteBuffer) {
+        let bytes = Array(group.topic.utf8.prefix(Int(UInt16.max)))
+        buffer.writeInteger(UInt16(bytes.count))
+        buffer.writeBytes(bytes)
+        buffer.writeInteger(group.partition)
     }
 
-    private static func readString(_ buffer: inout ByteBuffer) throws(RaftWireError) -> String {
+    static func readGroup(_ buffer: inout ByteBuffer) throws(RaftWireError) -> GroupId {
         let n = try readInt(UInt16.self, &buffer)
         guard let bytes = buffer.readBytes(length: Int(n)) else { throw RaftWireError("truncated string") }
-        guard let s = String(validating: bytes, as: UTF8.self) else { throw RaftWireError("invalid UTF-8") }
-        return s
+        guard let topic = String(validating: bytes, as: UTF8.self) else { throw RaftWireError("invalid UTF-8") }
+        return GroupId(topic: topic, partition: try readInt(Int32.self, &buffer))
     }
 
     private static func writePosition(_ p: LogPosition, into buffer: inout ByteBuffer) {
@@ -172,8 +172,7 @@ public enum RaftWire {
         LogPosition(index: try readInt(Int64.self, &buffer), term: try readInt(Int64.self, &buffer))
     }
 
-    private static func readInt<T: FixedWidthInteger>(_: T.Type, _ buffer: inout ByteBuffer) throws(RaftWireError) -> T
-    {
+    static func readInt<T: FixedWidthInteger>(_: T.Type, _ buffer: inout ByteBuffer) throws(RaftWireError) -> T {
         guard let v = buffer.readInteger(as: T.self) else { throw RaftWireError("truncated") }
         return v
     }

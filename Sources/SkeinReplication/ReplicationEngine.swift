@@ -326,15 +326,12 @@ public final class ReplicationEngine: @unchecked Sendable {
         guard let n = b.readInteger(as: UInt32.self), Int(n) <= b.readableBytes / 16 else { return }
         var led: [(GroupId, LeaderHint)] = []
         for _ in 0..<n {
-            guard let len = b.readInteger(as: UInt16.self), let bytes = b.readBytes(length: Int(len)),
-                let topic = String(validating: bytes, as: UTF8.self), let partition = b.readInteger(as: Int32.self),
-                let term = b.readInteger(as: Int64.self), let count = b.readInteger(as: UInt16.self),
-                Int(count) <= b.readableBytes / 4
+            guard let group = try? RaftWire.readGroup(&b), let term = b.readInteger(as: Int64.self),
+                let count = b.readInteger(as: UInt16.self), Int(count) <= b.readableBytes / 4
             else { return }
             var inSync: [BrokerId] = []
             for _ in 0..<count { inSync.append(BrokerId(b.readInteger(as: Int32.self)!)) }
-            led.append(
-                (GroupId(topic: topic, partition: partition), LeaderHint(leader: from, term: term, inSync: inSync)))
+            led.append((group, LeaderHint(leader: from, term: term, inSync: inSync)))
         }
         hints.withLockedValue { h in
             for (group, hint) in led where (h[group]?.term ?? -1) <= hint.term { h[group] = hint }
@@ -361,10 +358,7 @@ public final class ReplicationEngine: @unchecked Sendable {
         var b = ByteBufferAllocator().buffer(capacity: 8 + led.count * 32)
         b.writeInteger(UInt32(led.count))
         for r in led {
-            let topic = Array(r.group.topic.utf8)
-            b.writeInteger(UInt16(topic.count))
-            b.writeBytes(topic)
-            b.writeInteger(r.group.partition)
+            RaftWire.writeGroup(r.group, into: &b)
             b.writeInteger(r.node.term)
             let inSync = statuses.withLockedValue { $0[r.group]?.inSync } ?? [nodeId]
             b.writeInteger(UInt16(inSync.count))
@@ -612,22 +606,17 @@ public final class ReplicationEngine: @unchecked Sendable {
 /// The catch-up fetch: a follower asks for the batches from `from` through `through` of a group.
 enum CatchUp {
     static func encodeRequest(group: GroupId, from: Int64, through: Int64, maxBytes: Int, into b: inout ByteBuffer) {
-        let topic = Array(group.topic.utf8)
-        b.writeInteger(UInt16(topic.count))
-        b.writeBytes(topic)
-        b.writeInteger(group.partition)
+        RaftWire.writeGroup(group, into: &b)
         b.writeInteger(from)
         b.writeInteger(through)
         b.writeInteger(Int32(clamping: maxBytes))
     }
 
     static func decodeRequest(_ b: inout ByteBuffer) throws -> (GroupId, Int64, Int64, Int) {
-        guard let n = b.readInteger(as: UInt16.self), let topicBytes = b.readBytes(length: Int(n)),
-            let topic = String(validating: topicBytes, as: UTF8.self), let partition = b.readInteger(as: Int32.self),
-            let from = b.readInteger(as: Int64.self), let through = b.readInteger(as: Int64.self),
-            let maxBytes = b.readInteger(as: Int32.self)
+        guard let group = try? RaftWire.readGroup(&b), let from = b.readInteger(as: Int64.self),
+            let through = b.readInteger(as: Int64.self), let maxBytes = b.readInteger(as: Int32.self)
         else { throw RaftWireError("malformed catch-up request") }
-        return (GroupId(topic: topic, partition: partition), from, through, Int(max(maxBytes, 0)))
+        return (group, from, through, Int(max(maxBytes, 0)))
     }
 
     static func decodeResponse(_ b: inout ByteBuffer) throws -> (logStart: Int64, batches: ByteBuffer) {
