@@ -70,9 +70,7 @@ extension Broker {
         var response = MetadataResponse()
         let metadata = cluster.controller.metadata
         response.brokers = metadata.nodes.values.sorted { $0.id < $1.id }.compactMap { n in
-            guard let endpoint = n.listeners.first(where: { $0.name == listenerName }) ?? n.listeners.first else {
-                return nil
-            }
+            guard let endpoint = n.endpoint(for: listenerName) else { return nil }
             return .init(nodeId: BrokerId(n.id), host: endpoint.host, port: endpoint.port, rack: n.rack)
         }
         response.clusterId = config.clusterId

@@ -160,9 +160,7 @@ extension Broker {
             return DescribeClusterResponse(
                 clusterId: config.clusterId, controllerId: cluster.controller.leader ?? .none,
                 brokers: nodes.compactMap { n in
-                    guard let e = n.listeners.first(where: { $0.name == listenerName }) ?? n.listeners.first else {
-                        return nil
-                    }
+                    guard let e = n.endpoint(for: listenerName) else { return nil }
                     return .init(brokerId: BrokerId(n.id), host: e.host, port: e.port, rack: n.rack)
                 },
                 clusterAuthorizedOperations: request.includeClusterAuthorizedOperations

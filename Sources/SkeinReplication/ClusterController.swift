@@ -121,8 +121,7 @@ public final class ClusterController: @unchecked Sendable {
 
     // MARK: - Submitting
 
-    /// Commits `command` through the controller leader and returns once this node's... the leader's metadata
-    /// applied it; throws the refusal (Kafka's error code and message), or NOT_CONTROLLER when no leader answered
+    /// Commits `command` through the controller leader and returns once the leader's metadata applied it; throws the refusal (Kafka's error code and message), or NOT_CONTROLLER when no leader answered
     /// within `timeout`.
     public func submit(_ command: MetadataCommand, timeout: Duration = .seconds(10)) async throws(MetadataError) {
         let deadline = ContinuousClock.now + timeout

@@ -27,6 +27,11 @@ public struct NodeRegistration: Codable, Hashable, Sendable {
         self.rpcHost = rpcHost
         self.rpcPort = rpcPort
     }
+
+    /// The listener a client connected through `listenerName` is sent to (Kafka's rule), else the first one.
+    public func endpoint(for listenerName: String) -> NodeEndpoint? {
+        listeners.first { $0.name == listenerName } ?? listeners.first
+    }
 }
 
 /// A topic in the cluster metadata: its id, each partition's replica set (the first replica is the preferred
