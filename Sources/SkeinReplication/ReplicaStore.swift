@@ -95,7 +95,12 @@ public final class ReplicaStore {
             if first.index < log.logEndOffset { try log.truncate(to: first.index) }
             var buffer = ByteBufferAllocator().buffer(capacity: ready.entries.reduce(0) { $0 + $1.payload.count })
             for e in ready.entries { buffer.writeBytes(e.payload) }
-            guard let info = try log.appendAsFollower(buffer), info.lastOffset == ready.entries.last!.lastIndex else {
+            // Every entry was validated (CRC included) where it entered the cluster: the leader's Produce handler,
+            // or the leader's own control batch; replication carries it over TLS. Catch-up fetches, which read
+            // batches back from a disk, still validate them.
+            guard let info = try log.appendAsFollower(buffer, checksumVerified: true),
+                info.lastOffset == ready.entries.last!.lastIndex
+            else {
                 throw StorageError.corruptFile(
                     path: directory, reason: "replicated entries did not land at their offsets")
             }

@@ -238,14 +238,20 @@ public final class PartitionLog: @unchecked Sendable {
     /// Appends batches fetched from the leader as they are: offsets, epochs and timestamps already assigned.
     /// Each must pass `validate()` and start at or after logEndOffset (compaction may leave gaps). Returns nil
     /// when `records` holds no whole batch. A trailing partial batch (normal at the end of a fetch) is ignored.
-    public func appendAsFollower(_ records: ByteBuffer, now: Int64? = nil) throws -> AppendInfo? {
+    /// `checksumVerified`: the caller has already run `validate()` on these exact bytes (a replica persisting entries
+    /// that were validated where they entered the cluster), so the CRC is not computed a second time.
+    public func appendAsFollower(_ records: ByteBuffer, now: Int64? = nil, checksumVerified: Bool = false) throws
+        -> AppendInfo?
+    {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
             let now = now ?? clock.nowMillis
             var views: [RecordBatchView] = []
             var expected = segments[segments.count - 1].nextOffset
             for view in RecordBatchSequence(records) {
-                do { try view.validate() } catch let e as RecordBatchError { throw StorageError.invalidBatch(e) }
+                if !checksumVerified {
+                    do { try view.validate() } catch let e as RecordBatchError { throw StorageError.invalidBatch(e) }
+                }
                 guard view.baseOffset >= expected, view.lastOffsetDelta >= 0 else {
                     throw StorageError.nonMonotonicOffset(baseOffset: view.baseOffset, logEndOffset: expected)
                 }
