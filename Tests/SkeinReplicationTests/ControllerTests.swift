@@ -10,33 +10,6 @@ import Testing
 
 @testable import SkeinReplication
 
-/// Whole nodes of one process (engine, controller, local replicas) talking through memory.
-final class NodeNetwork: Sendable {
-    private let state = NIOLockedValueBox((nodes: [BrokerId: PeerDispatcher](), down: Set<BrokerId>()))
-    func register(_ id: BrokerId, _ d: PeerDispatcher) {
-        state.withLockedValue {
-            $0.nodes[id] = d
-            $0.down.remove(id)
-        }
-    }
-    func setDown(_ id: BrokerId) { state.withLockedValue { _ = $0.down.insert(id) } }
-    func target(_ from: BrokerId, _ to: BrokerId) -> PeerDispatcher? {
-        state.withLockedValue { s in s.down.contains(from) || s.down.contains(to) ? nil : s.nodes[to] }
-    }
-}
-
-struct NodeTransport: PeerTransport {
-    let id: BrokerId
-    let network: NodeNetwork
-    func send(to: BrokerId, kind: UInt16, payload: ByteBuffer) {
-        network.target(id, to)?.oneWay(from: id, kind: kind, payload: payload)
-    }
-    func request(to: BrokerId, kind: UInt16, payload: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer {
-        guard let d = network.target(id, to) else { throw ReplicationError.notLeader(leader: .none) }
-        return try await d.request(from: id, kind: kind, payload: payload)
-    }
-}
-
 final class TestNode: @unchecked Sendable {
     let id: BrokerId
     let engine: ReplicationEngine
@@ -44,11 +17,11 @@ final class TestNode: @unchecked Sendable {
     let replicas: LocalReplicas
     let metadataLog: PartitionLog?
 
-    init(id: BrokerId, voters: [BrokerId], root: String, network: NodeNetwork, loop: any EventLoop) async throws {
+    init(id: BrokerId, voters: [BrokerId], root: String, network: MemoryNetwork, loop: any EventLoop) async throws {
         self.id = id
         var logger = Logger(label: "node-\(id)")
         logger.logLevel = .warning
-        let transport = NodeTransport(id: id, network: network)
+        let transport = network.transport(for: id)
         var settings = ReplicationEngine.Settings()
         settings.tickInterval = .milliseconds(10)
         engine = ReplicationEngine(
@@ -74,7 +47,7 @@ final class TestNode: @unchecked Sendable {
             rpcHost: "127.0.0.1", rpcPort: 0)
     }
 
-    func kill(_ network: NodeNetwork) async throws {
+    func kill(_ network: MemoryNetwork) async throws {
         network.setDown(id)
         controller.stop()
         try await engine.stop().get()
@@ -99,7 +72,7 @@ struct ControllerTests {
         let root = NSTemporaryDirectory() + "skein-ctl-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
         let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let network = NodeNetwork()
+        let network = MemoryNetwork()
         let voters: [BrokerId] = [1, 2, 3]
         var nodes: [BrokerId: TestNode] = [:]
         for id in [1, 2, 3, 4] as [BrokerId] {

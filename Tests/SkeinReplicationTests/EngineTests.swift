@@ -11,22 +11,43 @@ import Testing
 
 @testable import SkeinReplication
 
-/// Engines of one process talking through memory; links can be cut.
+/// Nodes of one process talking through memory (each registers what receives its one-way messages and requests);
+/// a node can be cut off.
 final class MemoryNetwork: Sendable {
-    private let state = NIOLockedValueBox((engines: [BrokerId: ReplicationEngine](), down: Set<BrokerId>()))
+    struct Endpoint: Sendable {
+        var oneWay: @Sendable (BrokerId, UInt16, ByteBuffer) -> Void
+        var request: @Sendable (BrokerId, UInt16, ByteBuffer) async throws -> ByteBuffer
+    }
+    private let state = NIOLockedValueBox((endpoints: [BrokerId: Endpoint](), down: Set<BrokerId>()))
 
-    func register(_ engine: ReplicationEngine) {
+    func register(_ id: BrokerId, _ endpoint: Endpoint) {
         state.withLockedValue {
-            $0.engines[engine.nodeId] = engine
-            $0.down.remove(engine.nodeId)
+            $0.endpoints[id] = endpoint
+            $0.down.remove(id)
         }
     }
-    func setDown(_ id: BrokerId, _ down: Bool) {
+    /// A bare replication engine: Raft frames and catch-up fetches.
+    func register(_ engine: ReplicationEngine) {
+        register(
+            engine.nodeId,
+            Endpoint(
+                oneWay: { from, _, payload in engine.receive(from: from, payload: payload) },
+                request: { _, _, payload in try await engine.serveCatchUp(payload).get() }))
+    }
+    /// A whole node: whatever its dispatcher serves.
+    func register(_ id: BrokerId, _ dispatcher: PeerDispatcher) {
+        register(
+            id,
+            Endpoint(
+                oneWay: { dispatcher.oneWay(from: $0, kind: $1, payload: $2) },
+                request: { try await dispatcher.request(from: $0, kind: $1, payload: $2) }))
+    }
+    func setDown(_ id: BrokerId, _ down: Bool = true) {
         state.withLockedValue { if down { $0.down.insert(id) } else { $0.down.remove(id) } }
     }
-    func target(_ from: BrokerId, _ to: BrokerId) -> ReplicationEngine? {
+    func target(_ from: BrokerId, _ to: BrokerId) -> Endpoint? {
         state.withLockedValue { s in
-            s.down.contains(from) || s.down.contains(to) ? nil : s.engines[to]
+            s.down.contains(from) || s.down.contains(to) ? nil : s.endpoints[to]
         }
     }
     func transport(for id: BrokerId) -> MemoryTransport { MemoryTransport(id: id, network: self) }
@@ -36,11 +57,11 @@ struct MemoryTransport: PeerTransport {
     let id: BrokerId
     let network: MemoryNetwork
     func send(to: BrokerId, kind: UInt16, payload: ByteBuffer) {
-        network.target(id, to)?.receive(from: id, payload: payload)
+        network.target(id, to)?.oneWay(id, kind, payload)
     }
     func request(to: BrokerId, kind: UInt16, payload: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer {
-        guard let engine = network.target(id, to) else { throw ReplicationError.notLeader(leader: .none) }
-        return try await engine.serveCatchUp(payload).get()
+        guard let endpoint = network.target(id, to) else { throw ReplicationError.notLeader(leader: .none) }
+        return try await endpoint.request(id, kind, payload)
     }
 }
 
