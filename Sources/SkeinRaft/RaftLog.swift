@@ -5,6 +5,8 @@ public struct RaftLog: Hashable, Sendable {
     /// Entries at or below `start.index` are gone; `start.term` is the term of the entry ending at `start.index`.
     public private(set) var start: LogPosition
     public private(set) var entries: [LogEntry]
+    /// The payload bytes of `entries` (what a shell keeps in memory for this log).
+    public private(set) var payloadBytes: Int
 
     public init(start: LogPosition = .empty, entries: [LogEntry] = []) {
         var next = start.index + 1
@@ -14,6 +16,7 @@ public struct RaftLog: Hashable, Sendable {
         }
         self.start = start
         self.entries = entries
+        payloadBytes = entries.reduce(0) { $0 + $1.payload.count }
     }
 
     public var lastIndex: Int64 { entries.last?.lastIndex ?? start.index }
@@ -89,6 +92,7 @@ public struct RaftLog: Hashable, Sendable {
     mutating func append(_ entry: LogEntry) {
         precondition(entry.index == lastIndex + 1, "append must extend the log")
         entries.append(entry)
+        payloadBytes += entry.payload.count
     }
 
     /// Drops the entries from `index` on; `index` must start an entry.
@@ -97,6 +101,7 @@ public struct RaftLog: Hashable, Sendable {
         precondition(index > start.index, "cannot truncate below the log start")
         let k = slot(of: index)!
         precondition(entries[k].index == index, "cannot cut an entry in two")
+        payloadBytes -= entries[k...].reduce(0) { $0 + $1.payload.count }
         entries.removeLast(entries.count - k)
     }
 
@@ -104,6 +109,7 @@ public struct RaftLog: Hashable, Sendable {
     mutating func reset(to position: LogPosition) {
         start = position
         entries = []
+        payloadBytes = 0
     }
 
     /// Drops the entries ending at or below `index`; the last of them becomes the new start.
@@ -113,6 +119,7 @@ public struct RaftLog: Hashable, Sendable {
             index >= lastIndex ? entries.count : slot(of: index).map { entries[$0].lastIndex == index ? $0 + 1 : $0 }!
         guard k > 0 else { return }
         start = entries[k - 1].position
+        payloadBytes -= entries[..<k].reduce(0) { $0 + $1.payload.count }
         entries.removeFirst(k)
     }
 }

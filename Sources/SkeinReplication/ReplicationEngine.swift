@@ -454,8 +454,7 @@ public final class ReplicationEngine: @unchecked Sendable {
             for peer in r.node.voters where peer != nodeId {
                 through = min(through, r.node.matchIndex(of: peer) ?? through)
             }
-            let bytes = r.node.log.entries.reduce(0) { $0 + $1.payload.count }
-            if bytes > settings.maxInMemoryBytes { through = applied }
+            if r.node.log.payloadBytes > settings.maxInMemoryBytes { through = applied }
         }
         if through > r.node.log.start.index { r.node.compact(through: through) }
     }

@@ -414,6 +414,9 @@ public final class SimulatedCluster {
             }
         }
         if node.commitIndex > node.log.lastIndex { violate("\(id) commit \(node.commitIndex) past its last index") }
+        if node.log.payloadBytes != node.log.entries.reduce(0, { $0 + $1.payload.count }) {
+            violate("\(id) counts \(node.log.payloadBytes) payload bytes in its log, which holds another amount")
+        }
     }
 
     private func checkHolds(_ id: BrokerId, _ e: LogEntry, why: String) {

@@ -30,6 +30,7 @@ struct BatchEntryTests {
         #expect(sample.term(at: -1) == 0)
         #expect(sample.entry(at: 6)?.index == 4)
         #expect(sample.entries[2].position == LogPosition(index: 8, term: 2))
+        #expect(sample.payloadBytes == 4)
         #expect(sample.isEntryEnd(8) && sample.isEntryEnd(3) && sample.isEntryEnd(-1))
         #expect(!sample.isEntryEnd(5) && !sample.isEntryEnd(0))
         #expect(sample.entryEnd(before: 6) == 3)
