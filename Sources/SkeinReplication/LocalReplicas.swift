@@ -54,8 +54,8 @@ public final class LocalReplicas: @unchecked Sendable {
             }
             remove(group, log: open.log)
         }
+        // Includes a topic deleted and created again under its name: the old replica is out of the way already.
         for (group, want) in desired where current[group]?.topicId != want.topic.id {
-            if current[group] != nil { continue }  // being removed above; the next change opens the new one
             open(group, voters: want.voters, topic: want.topic)
         }
     }
@@ -82,15 +82,20 @@ public final class LocalReplicas: @unchecked Sendable {
         }
     }
 
+    /// Runs on the engine's loop, so the replica writes nothing more before `removeGroup` (queued behind this
+    /// task) stops it. The directory is renamed at once, which frees the name for a topic created again under it
+    /// and means a crash midway never leaves a half-deleted directory under the live name.
     private func remove(_ group: GroupId, log: PartitionLog) {
         logs.withLockedValue { _ = $0.removeValue(forKey: group) }
-        let dir = directory(group)
+        let doomed = directory(group) + "-\(UInt64.random(in: 0...UInt64.max))-delete"
+        do {
+            try FileManager.default.moveItem(atPath: directory(group), toPath: doomed)
+        } catch {
+            logger.error("cannot delete replica", metadata: ["group": "\(group)", "error": "\(error)"])
+        }
         engine.removeGroup(group).whenComplete { _ in
+            try? log.close()
             do {
-                try log.close()
-                // Renamed first, so that a crash midway never leaves a half-deleted directory under the live name.
-                let doomed = dir + "-\(UInt64.random(in: 0...UInt64.max))-delete"
-                try FileManager.default.moveItem(atPath: dir, toPath: doomed)
                 try FileManager.default.removeItem(atPath: doomed)
             } catch {
                 self.logger.error("cannot delete replica", metadata: ["group": "\(group)", "error": "\(error)"])

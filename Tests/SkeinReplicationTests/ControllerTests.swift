@@ -136,6 +136,21 @@ struct ControllerTests {
             try await eventually {
                 nodes.values.allSatisfy { n in !n.replicas.hosted.contains { $0.topic == "orders" } }
             })
+
+        // Created again under the same name: new, empty replicas under the same directories.
+        let again = TopicMetadata(
+            name: "orders", id: KafkaUUID(mostSignificantBits: 5, leastSignificantBits: 6), replicas: [[1, 2, 3]],
+            configs: [:])
+        try await nodes[leader]!.controller.submit(.createTopic(again))
+        let group = GroupId(topic: "orders", partition: 0)
+        #expect(
+            try await eventually {
+                nodes.values.filter { [1, 2, 3].contains($0.id.rawValue) }.allSatisfy {
+                    $0.replicas.log(for: group)?.logEndOffset ?? -1 >= 1
+                        && (try? String(contentsOfFile: "\(root)/n\($0.id)/orders-0/topic-id", encoding: .utf8))
+                            == again.id.description
+                }
+            })
         for n in nodes.values { try await n.kill(network) }
         try await loops.shutdownGracefully()
     }
