@@ -47,6 +47,7 @@ let package = Package(
         ),
 
         .target(name: "SkeinRaft", dependencies: ["SkeinModel"], exclude: ["README.md"]),
+        .target(name: "SkeinTransactions", dependencies: ["SkeinModel"], exclude: ["README.md"]),
         .target(
             name: "SkeinReplication",
             dependencies: [
@@ -79,7 +80,8 @@ let package = Package(
         .target(
             name: "SkeinStorage",
             dependencies: [
-                "SkeinModel", "KafkaRecords", nioCore, .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                "SkeinModel", "KafkaRecords", "SkeinTransactions", nioCore,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             exclude: ["README.md"]
         ),
@@ -130,6 +132,7 @@ let package = Package(
         // MARK: tests
         .target(name: "SkeinSimulation", dependencies: ["SkeinRaft", "SkeinModel"], exclude: ["README.md"]),
         .testTarget(name: "SkeinRaftTests", dependencies: ["SkeinRaft", "SkeinSimulation", "SkeinModel"]),
+        .testTarget(name: "SkeinTransactionsTests", dependencies: ["SkeinTransactions", "SkeinModel"]),
         .testTarget(
             name: "KafkaWireTests",
             dependencies: ["KafkaWire", "KafkaRecords", "KafkaWireGenerator", nioCore],

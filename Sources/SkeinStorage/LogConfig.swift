@@ -31,12 +31,16 @@ public struct LogConfig: Hashable, Sendable {
     public var maxMessageBytes: Int
     /// When segment files are fsynced; see `FsyncPolicy`.
     public var fsyncPolicy: FsyncPolicy
+    /// producer.id.expiration.ms: a producer whose newest batch is older than this is forgotten (its next batch
+    /// is accepted at any sequence), so that idle producers do not accumulate.
+    public var producerIdExpirationMs: Int64
 
     public init(
         segmentBytes: Int = 1 << 30, segmentMs: Int64 = 7 * 24 * 3_600_000, retentionMs: Int64 = 7 * 24 * 3_600_000,
         retentionBytes: Int64 = -1, indexIntervalBytes: Int = 4096, maxMessageBytes: Int = 1_048_588,
-        fsyncPolicy: FsyncPolicy = .never
+        fsyncPolicy: FsyncPolicy = .never, producerIdExpirationMs: Int64 = 86_400_000
     ) {
+        self.producerIdExpirationMs = producerIdExpirationMs
         self.segmentBytes = segmentBytes
         self.segmentMs = segmentMs
         self.retentionMs = retentionMs

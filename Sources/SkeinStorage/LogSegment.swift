@@ -16,6 +16,11 @@ struct BatchInfo {
     var baseOffset: Int64
     var lastOffset: Int64
     var maxTimestamp: Int64
+    /// From the header, for the producer state: -1 when the batch has no producer.
+    var producerId: Int64 = -1
+    var producerEpoch: Int16 = -1
+    var baseSequence: Int32 = -1
+    var attributes: Int16 = 0
 }
 
 /// An `.index` entry: a batch's baseOffset relative to the segment's base offset, and the batch's position.
@@ -257,7 +262,10 @@ final class LogSegment {
             let base = Self.int64(window, at)
             let info = BatchInfo(
                 position: pos, size: total, baseOffset: base, lastOffset: base + Int64(Self.int32(window, at + 23)),
-                maxTimestamp: Self.int64(window, at + 35))
+                maxTimestamp: Self.int64(window, at + 35), producerId: Self.int64(window, at + 43),
+                producerEpoch: Int16(truncatingIfNeeded: Self.int32(window, at + 49)),
+                baseSequence: Self.int32(window, at + 53),
+                attributes: Int16(truncatingIfNeeded: Self.int32(window, at + 19)))
             guard try visit(info) else { break }
             pos += total
         }

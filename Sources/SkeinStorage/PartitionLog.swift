@@ -2,6 +2,7 @@ import KafkaRecords
 import NIOConcurrencyHelpers
 import NIOCore
 import SkeinModel
+import SkeinTransactions
 
 #if canImport(Glibc)
     import Glibc
@@ -24,6 +25,9 @@ public struct AppendInfo: Hashable, Sendable {
     public var logStartOffset: Int64
     public var sizeInBytes: Int
     public var recordCount: Int
+    /// The batch was an idempotent producer's retry of one already in the log: nothing was appended, and the
+    /// offsets are the original's.
+    public var isDuplicate = false
 }
 
 /// What opening a log found and repaired.
@@ -74,6 +78,10 @@ public final class PartitionLog: @unchecked Sendable {
     private var _logStartOffset: Int64
     private var lastFlushMs: Int64
     private var isClosed = false
+    /// The idempotent producers' state, built from the batch headers on first use (so that opening thousands of
+    /// partitions reads nothing more) and kept current by every append; a truncation drops it for a rebuild.
+    private var producers = ProducerStateTable()
+    private var producersLoaded = false
 
     static let checkpointName = "log-start-offset"
 
@@ -229,8 +237,20 @@ public final class PartitionLog: @unchecked Sendable {
             // Validate every batch (CRC included) once, before any is written.
             let views = try batches.map { try validated($0) }
             let now = now ?? clock.nowMillis
-            return try views.map {
-                try appendLocked($0, leaderEpoch: leaderEpoch, timestampType: timestampType, now: now)
+            return try views.map { view in
+                if view.header.producerId.rawValue >= 0 {
+                    switch try checkProducerLocked(view) {
+                    case .append: break
+                    case .duplicate(let original):
+                        return AppendInfo(
+                            baseOffset: original.baseOffset, lastOffset: original.lastOffset, logAppendTime: -1,
+                            maxTimestamp: original.maxTimestamp, logStartOffset: _logStartOffset, sizeInBytes: 0,
+                            recordCount: 0, isDuplicate: true)
+                    case .rejected(let code, let message):
+                        throw StorageError.producerRejected(code: code, message: message)
+                    }
+                }
+                return try appendLocked(view, leaderEpoch: leaderEpoch, timestampType: timestampType, now: now)
             }
         }
     }
@@ -262,14 +282,18 @@ public final class PartitionLog: @unchecked Sendable {
             var size = 0, count = 0
             var maxTimestamp: Int64 = -1
             for view in views {
+                let header = view.header
                 let info = BatchInfo(
                     position: 0, size: view.sizeInBytes, baseOffset: view.baseOffset, lastOffset: view.lastOffset,
-                    maxTimestamp: view.header.maxTimestamp)
+                    maxTimestamp: header.maxTimestamp, producerId: header.producerId.rawValue,
+                    producerEpoch: header.producerEpoch, baseSequence: header.baseSequence,
+                    attributes: header.attributes.rawValue)
                 try write(info, now: now) { segment, position in
                     try view.bytes.withUnsafeReadableBytes { body in
                         try FileIO.pwriteAll(segment.file.descriptor, body, at: Int64(position), path: segment.logPath)
                     }
                 }
+                recordProducer(info)
                 size += info.size
                 count += Int(view.recordsCount)
                 maxTimestamp = max(maxTimestamp, info.maxTimestamp)
@@ -280,6 +304,81 @@ public final class PartitionLog: @unchecked Sendable {
                 maxTimestamp: maxTimestamp,
                 logStartOffset: _logStartOffset, sizeInBytes: size, recordCount: count)
         }
+    }
+
+    // MARK: producer state
+
+    /// The leader's idempotence check of a batch a client produced (Kafka's rules; see `ProducerStateTable`).
+    /// Nothing changes: the append that follows records the batch.
+    public func checkProducer(_ view: RecordBatchView) throws -> ProducerVerdict {
+        try lock.withLock {
+            guard !isClosed else { throw StorageError.closed }
+            return try checkProducerLocked(view)
+        }
+    }
+
+    private func checkProducerLocked(_ view: RecordBatchView) throws -> ProducerVerdict {
+        let header = view.header
+        guard header.producerId.rawValue >= 0 else { return .append }
+        if header.attributes.isTransactional {
+            return .rejected(
+                .invalidTxnState, "Transactional batches need a transaction coordinator, which this node lacks yet.")
+        }
+        try loadProducersLocked()
+        return producers.check(
+            ProducerBatch(
+                producerId: header.producerId.rawValue, producerEpoch: header.producerEpoch,
+                firstSequence: header.baseSequence, lastOffsetDelta: header.lastOffsetDelta, baseOffset: -1,
+                maxTimestamp: header.maxTimestamp))
+    }
+
+    /// A producer's entry (the log's state as of its last append), for tools and tests.
+    public func producerEntry(_ producerId: Int64) throws -> ProducerEntry? {
+        try lock.withLock {
+            guard !isClosed else { throw StorageError.closed }
+            try loadProducersLocked()
+            return producers[producerId]
+        }
+    }
+
+    /// Producers known to this partition.
+    public func producerCount() throws -> Int {
+        try lock.withLock {
+            guard !isClosed else { throw StorageError.closed }
+            try loadProducersLocked()
+            return producers.count
+        }
+    }
+
+    /// Rebuilds the producer state from the headers of the batches at or after logStartOffset, then expires
+    /// the producers idle for longer than producer.id.expiration.ms.
+    private func loadProducersLocked() throws {
+        guard !producersLoaded else { return }
+        var table = ProducerStateTable()
+        for segment in segments {
+            try segment.scanHeaders(from: 0) { info in
+                if info.producerId >= 0 && info.attributes & 0x20 == 0 && info.lastOffset >= _logStartOffset {
+                    table.apply(Self.producerBatch(info))
+                }
+                return true
+            }
+        }
+        table.expire(now: clock.nowMillis, expirationMs: _config.producerIdExpirationMs)
+        producers = table
+        producersLoaded = true
+    }
+
+    private static func producerBatch(_ info: BatchInfo) -> ProducerBatch {
+        ProducerBatch(
+            producerId: info.producerId, producerEpoch: info.producerEpoch, firstSequence: info.baseSequence,
+            lastOffsetDelta: Int32(info.lastOffset - info.baseOffset), baseOffset: info.baseOffset,
+            maxTimestamp: info.maxTimestamp)
+    }
+
+    /// Records a stored batch in the producer state (when the state is loaded; otherwise the rebuild reads it).
+    private func recordProducer(_ info: BatchInfo) {
+        guard producersLoaded, info.producerId >= 0, info.attributes & 0x20 == 0 else { return }
+        producers.apply(Self.producerBatch(info))
     }
 
     private func validated(_ batch: ByteBuffer) throws -> RecordBatchView {
@@ -325,10 +424,13 @@ public final class PartitionLog: @unchecked Sendable {
             }
             LogSegment.put32(Int32(bitPattern: crc), &header, 17)
         }
+        let batchHeader = view.header
         let info = BatchInfo(
             position: 0, size: view.sizeInBytes, baseOffset: baseOffset,
             lastOffset: baseOffset + Int64(view.lastOffsetDelta),
-            maxTimestamp: maxTimestamp)
+            maxTimestamp: maxTimestamp, producerId: batchHeader.producerId.rawValue,
+            producerEpoch: batchHeader.producerEpoch, baseSequence: batchHeader.baseSequence,
+            attributes: batchHeader.attributes.rawValue)
         try write(info, now: now) { segment, position in
             try header.withUnsafeBytes { head in
                 try batch.withUnsafeReadableBytes { whole in
@@ -341,6 +443,7 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             }
         }
+        recordProducer(info)
         try applyFsyncPolicy(now: now)
         return AppendInfo(
             baseOffset: info.baseOffset, lastOffset: info.lastOffset,
@@ -563,6 +666,7 @@ public final class PartitionLog: @unchecked Sendable {
                 _logStartOffset = offset
                 try writeCheckpoint()
                 _ = try deleteSegmentsBelowLogStartOffset()
+                producers.removeBelow(logStartOffset: offset)
             }
             return _logStartOffset
         }
@@ -593,6 +697,8 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             }
             deleted += try deleteSegmentsBelowLogStartOffset()
+            producers.removeBelow(logStartOffset: _logStartOffset)
+            producers.expire(now: now, expirationMs: _config.producerIdExpirationMs)
             return deleted
         }
     }
@@ -641,6 +747,9 @@ public final class PartitionLog: @unchecked Sendable {
             }
             try segment.truncate(toPosition: cut, indexIntervalBytes: _config.indexIntervalBytes)
             try segment.openIndexFilesForAppend()
+            // The truncated batches may have been some producers' newest: rebuild from the log when next needed.
+            producers.removeAll()
+            producersLoaded = false
             return segment.nextOffset
         }
     }
@@ -657,6 +766,8 @@ public final class PartitionLog: @unchecked Sendable {
     private func truncateFullyLocked(startingAt offset: Int64) throws {
         segments = try Self.startFresh(at: offset, deleting: segments, directory: directory, now: clock.nowMillis)
         _logStartOffset = offset
+        producers.removeAll()
+        producersLoaded = true
     }
 
     /// Deletes `segments`, checkpoints `offset` as logStartOffset and returns a new empty segment there.

@@ -21,6 +21,9 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
     case corruptFile(path: String, reason: String)
     /// The log was closed.
     case closed
+    /// An idempotent producer's batch refused by the producer state (OUT_OF_ORDER_SEQUENCE_NUMBER,
+    /// INVALID_PRODUCER_EPOCH, ...).
+    case producerRejected(code: KafkaErrorCode, message: String)
 
     public var description: String {
         switch self {
@@ -32,6 +35,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .nonMonotonicOffset(b, leo): "batch base offset \(b) is below the log end offset \(leo)"
         case let .corruptFile(path, reason): "corrupt file \(path): \(reason)"
         case .closed: "the partition log is closed"
+        case let .producerRejected(_, message): message
         }
     }
 
@@ -43,6 +47,7 @@ public enum StorageError: Error, Equatable, Sendable, CustomStringConvertible {
         case .batchTooLarge: .messageTooLarge
         case .diskFull, .io, .corruptFile, .closed: .kafkaStorageError
         case .nonMonotonicOffset: .unknownServerError
+        case let .producerRejected(code, _): code
         }
     }
 }
