@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "SkeinReplication",
             dependencies: [
-                "SkeinModel", "SkeinRaft", "KafkaRecords", "SkeinStorage", nioCore, logging,
+                "SkeinModel", "SkeinRaft", "KafkaRecords", "SkeinStorage", "SkeinTransactions", nioCore, logging,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             exclude: ["README.md"]

@@ -23,6 +23,7 @@ enum ServedVersions {
         .incrementalAlterConfigs: 0...1,
         .createPartitions: 0...3,
         .deleteRecords: 0...2,
+        .initProducerId: 0...5,
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? { table[key] }
@@ -168,6 +169,8 @@ extension Broker {
             return eventLoop.makeFutureWithTask { .response(await self.handleIncrementalAlterConfigs(r)) }
         case let r as CreatePartitionsRequest:
             return eventLoop.makeFutureWithTask { .response(await self.handleCreatePartitions(r)) }
+        case let r as InitProducerIdRequest:
+            return eventLoop.makeFutureWithTask { .response(await self.handleInitProducerId(r)) }
         case let r as DeleteRecordsRequest:
             return eventLoop.makeSucceededFuture(.response(handleDeleteRecords(r)))
         case let r as DescribeClusterRequest:

@@ -26,12 +26,15 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let fetchWaiters = FetchWaiters()
     /// Cluster mode: metadata from the controller, partitions served by their Raft leaders.
     let cluster: ClusterContext?
+    let producerIds: ProducerIdPool
 
     public init(
         config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock(),
         cluster: ClusterContext? = nil
     ) throws {
         self.cluster = cluster
+        self.producerIds = ProducerIdPool(
+            reserveBlock: Self.producerIdSource(dataDirectory: config.dataDirectory, cluster: cluster))
         self.configBox = NIOLockedValueBox(config)
         self.logger = logger
         self.clock = clock

@@ -200,6 +200,9 @@ extension Broker {
                     case ReplicationError.storage(let why):
                         r.errorCode = KafkaErrorCode.kafkaStorageError.rawValue
                         if version >= 8 { r.errorMessage = why }
+                    case ReplicationError.rejected(let code, let why):
+                        r.errorCode = code.rawValue
+                        if version >= 8 { r.errorMessage = why }
                     default:
                         r.errorCode = KafkaErrorCode.notLeaderOrFollower.rawValue
                         if version >= 8 { r.errorMessage = "\(error)" }

@@ -60,23 +60,23 @@ extension Broker {
         return request.acks == 0 ? .noResponse : .response(response)
     }
 
-    /// The batches of a partition's records, each a slice (no copy). Only RecordBatch v2 is accepted; idempotent
-    /// and transactional batches need producer ids this node has not handed out yet (InitProducerId is not
-    /// served), so they are refused rather than appended without their guarantees.
+    /// The batches of a partition's records, each a slice (no copy). Only RecordBatch v2 is accepted. An idempotent
+    /// producer's batch must come alone (Kafka: one batch per partition from v3), so that a retry is one batch that
+    /// is either wholly a duplicate or not. Its sequence is checked by the partition's producer state.
     func splitBatches(_ records: ByteBuffer?, version: Int16) throws -> [ByteBuffer] {
         guard let records, records.readableBytes > 0 else {
             throw ProduceError(.corruptMessage, "The produce request holds no record batch.")
         }
         var iterator = RecordBatchSequence(records).makeIterator()
         var batches: [ByteBuffer] = []
+        var idempotent = false
         while let view = iterator.next() {
-            if view.header.producerId.rawValue >= 0 {
-                throw ProduceError(
-                    .unknownProducerId,
-                    "Producer id \(view.header.producerId) was not issued by this cluster; idempotent and transactional producers are not supported yet."
-                )
-            }
+            idempotent = idempotent || view.header.producerId.rawValue >= 0
             batches.append(view.bytes)
+        }
+        if idempotent && batches.count > 1 {
+            throw ProduceError(
+                .invalidRecord, "An idempotent producer's request must carry exactly one record batch per partition.")
         }
         switch iterator.stop {
         case nil:

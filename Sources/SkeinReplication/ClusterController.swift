@@ -25,8 +25,9 @@ public final class ClusterController: @unchecked Sendable {
     private let transport: any PeerTransport
     private let logger: Logger
     private let state = NIOLockedValueBox(ClusterMetadata())
-    /// Apply results by controller log offset, for the proposers waiting on them (engine loop only).
-    private var results: [Int64: MetadataError?] = [:]
+    /// Apply results by controller log offset, for the proposers waiting on them (engine loop only): the refusal,
+    /// or what the command produced (a producer id block's first id).
+    private var results: [Int64: Result<String, MetadataError>] = [:]
     private var poller: RepeatedTask?
     private var pollTarget = 0
     /// Called on the engine's loop after the metadata changed (the node reconciles its replicas).
@@ -108,8 +109,10 @@ public final class ClusterController: @unchecked Sendable {
                 current.skip(to: e.lastIndex)
                 continue
             }
+            let before = current.nextProducerId
             let result = Self.apply(view, to: &current)
-            results[e.lastIndex] = result
+            results[e.lastIndex] = result.map { .failure($0) } ?? .success(
+                current.nextProducerId != before ? String(before) : "")
             changed = changed || result == nil
         }
         if results.count > 4096 {
@@ -121,9 +124,13 @@ public final class ClusterController: @unchecked Sendable {
 
     // MARK: - Submitting
 
-    /// Commits `command` through the controller leader and returns once the leader's metadata applied it; throws the refusal (Kafka's error code and message), or NOT_CONTROLLER when no leader answered
-    /// within `timeout`.
-    public func submit(_ command: MetadataCommand, timeout: Duration = .seconds(10)) async throws(MetadataError) {
+    /// Commits `command` through the controller leader and returns once the leader's metadata applied it, with
+    /// what it produced (for `allocateProducerIds`, the block's first id; else empty); throws the refusal (Kafka's
+    /// error code and message), or NOT_CONTROLLER when no leader answered within `timeout`.
+    @discardableResult
+    public func submit(_ command: MetadataCommand, timeout: Duration = .seconds(10)) async throws(MetadataError)
+        -> String
+    {
         let deadline = ContinuousClock.now + timeout
         var candidates: [BrokerId] = []
         while ContinuousClock.now < deadline {
@@ -144,7 +151,7 @@ public final class ClusterController: @unchecked Sendable {
                     code = c
                     message = response.readString(length: response.readableBytes) ?? ""
                 }
-                if code == 0 { return }
+                if code == 0 { return message }
                 if code != Self.notControllerCode {
                     throw MetadataError(KafkaErrorCode(rawValue: code) ?? .unknownServerError, message)
                 }
@@ -167,8 +174,9 @@ public final class ClusterController: @unchecked Sendable {
             ).get()
             let result = try await engine.loop.submit { self.results.removeValue(forKey: position.lastOffset) }.get()
             switch result {
-            case .some(.some(let error)): return (error.code.rawValue, error.message)
-            default: return (0, "")
+            case .failure(let error)?: return (error.code.rawValue, error.message)
+            case .success(let produced)?: return (0, produced)
+            case nil: return (0, "")
             }
         } catch ReplicationError.notLeader {
             return (Self.notControllerCode, "not the controller")

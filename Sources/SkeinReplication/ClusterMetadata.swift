@@ -65,6 +65,9 @@ public enum MetadataCommand: Codable, Hashable, Sendable {
     case createPartitions(topic: String, replicas: [[Int32]])
     /// Replaces the topic's configs (validated by the proposer).
     case setTopicConfigs(topic: String, configs: [String: String])
+    /// Reserves the next `count` producer ids for the proposer (which learns the block from the submit's result):
+    /// ids come from the replicated counter, so none is ever handed out twice, even across controller failovers.
+    case allocateProducerIds(count: Int64)
 
     public func encoded() -> [UInt8] {
         // Encoding a plain Codable enum cannot fail.
@@ -94,6 +97,8 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
     public private(set) var topics: [String: TopicMetadata] = [:]
     /// The controller log offset of the last command applied (-1: none).
     public private(set) var appliedOffset: Int64 = -1
+    /// The first producer id not yet reserved by any node.
+    public private(set) var nextProducerId: Int64 = 0
 
     public init() {}
 
@@ -125,6 +130,14 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
         case .setTopicConfigs(let name, _):
             return topics[name] == nil
                 ? MetadataError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.") : nil
+        case .allocateProducerIds(let count):
+            guard count > 0, count <= 1_000_000 else {
+                return MetadataError(.invalidRequest, "a producer id block of \(count) ids")
+            }
+            guard nextProducerId <= Int64.max - count else {
+                return MetadataError(.unknownServerError, "producer ids are exhausted")
+            }
+            return nil
         }
     }
 
@@ -153,6 +166,7 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
         case .deleteTopic(let name): topics[name] = nil
         case .createPartitions(let name, let replicas): topics[name]!.replicas += replicas
         case .setTopicConfigs(let name, let configs): topics[name]!.configs = configs
+        case .allocateProducerIds(let count): nextProducerId += count
         }
         return nil
     }

@@ -5,6 +5,7 @@ import NIOCore
 import SkeinModel
 import SkeinRaft
 import SkeinStorage
+import SkeinTransactions
 
 /// How replicas reach their peers: one-way frames and requests, as `SkeinRPC` provides over mutual TLS (tests
 /// use an in-memory one). `kind` tells the receiver what the payload is (`ReplicationEngine.raftKind`, ...).
@@ -23,6 +24,8 @@ public enum ReplicationError: Error, Hashable, Sendable, CustomStringConvertible
     /// stepped down); it may still commit, so a retry can duplicate it.
     case leadershipLost
     case storage(String)
+    /// Refused by the partition's rules (an idempotent producer's sequence or epoch), with Kafka's error.
+    case rejected(KafkaErrorCode, String)
 
     public var description: String {
         switch self {
@@ -30,6 +33,7 @@ public enum ReplicationError: Error, Hashable, Sendable, CustomStringConvertible
         case .unknownGroup(let g): "no replica of \(g) here"
         case .leadershipLost: "leadership changed before the entry committed"
         case .storage(let why): "storage: \(why)"
+        case .rejected(_, let why): why
         }
     }
 }
@@ -242,6 +246,26 @@ public final class ReplicationEngine: @unchecked Sendable {
                 guard var view = try? RecordBatchView(bytes: batch) else {
                     return self.loop.makeFailedFuture(ReplicationError.storage("not a record batch"))
                 }
+                // Idempotent producers: the log holds every stored batch's producer state (this leader's appends
+                // were persisted before this call), so the check sees the batches of earlier requests.
+                if view.header.producerId.rawValue >= 0 {
+                    let verdict: ProducerVerdict
+                    do { verdict = try r.store.log.checkProducer(view) } catch {
+                        return self.loop.makeFailedFuture(ReplicationError.storage("\(error)"))
+                    }
+                    switch verdict {
+                    case .append:
+                        break
+                    case .rejected(let code, let message):
+                        return self.loop.makeFailedFuture(ReplicationError.rejected(code, message))
+                    case .duplicate(let original):
+                        guard batches.count == 1 else {
+                            return self.loop.makeFailedFuture(
+                                ReplicationError.rejected(.invalidRecord, "A duplicate batch among several."))
+                        }
+                        return self.duplicate(r, original, waitForCommit: waitForCommit)
+                    }
+                }
                 let base = r.node.log.lastIndex + 1
                 view.setBaseOffset(base)
                 view.setPartitionLeaderEpoch(Int32(truncatingIfNeeded: r.node.term))
@@ -272,6 +296,22 @@ public final class ReplicationEngine: @unchecked Sendable {
             }
             return promise.futureResult.map { _ in landed }
         }
+    }
+
+    /// A producer's retry of a batch already in the log: answered with the original's offsets, once the original
+    /// is committed when the producer asked for acks=all (it may still be uncommitted, from an earlier leader).
+    private func duplicate(_ r: Replica, _ original: ProducerBatch, waitForCommit: Bool)
+        -> EventLoopFuture<AppendPosition>
+    {
+        let term = r.node.log.term(at: original.lastOffset)
+        let landed = AppendPosition(baseOffset: original.baseOffset, lastOffset: original.lastOffset, term: term ?? -1)
+        // An entry no longer in memory is applied, so committed.
+        guard waitForCommit, let term, r.node.commitIndex < original.lastOffset else {
+            return loop.makeSucceededFuture(landed)
+        }
+        let promise = loop.makePromise(of: AppendPosition.self)
+        r.commitWaiters.append((LogPosition(index: original.lastOffset, term: term), promise))
+        return promise.futureResult.map { _ in landed }
     }
 
     // MARK: - Inputs

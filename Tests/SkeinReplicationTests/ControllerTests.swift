@@ -111,6 +111,12 @@ struct ControllerTests {
                 }
             })
 
+        // Producer id blocks, from a voter and from a non-voter.
+        var blocks: [Int64] = []
+        for id in [4, 2] as [BrokerId] {
+            blocks.append(try #require(Int64(try await nodes[id]!.controller.submit(.allocateProducerIds(count: 1000)))))
+        }
+
         // The controller leader dies; the other voters elect another and take commands.
         let leader = try #require(nodes[1]!.controller.leader)
         try await nodes[leader]!.kill(network)
@@ -129,6 +135,11 @@ struct ControllerTests {
             try await eventually {
                 nodes[leader]!.controller.metadata.topics == nodes[4]!.controller.metadata.topics
             })
+        // Blocks reserved across the failover and the restart never overlap.
+        for id in [leader, 4] {
+            blocks.append(try #require(Int64(try await nodes[id]!.controller.submit(.allocateProducerIds(count: 1000)))))
+        }
+        #expect(blocks.sorted() == blocks && zip(blocks, blocks.dropFirst()).allSatisfy { $1 - $0 >= 1000 })
 
         // Deleting a topic stops and removes its replicas everywhere.
         try await nodes[leader]!.controller.submit(.deleteTopic(name: "orders"))

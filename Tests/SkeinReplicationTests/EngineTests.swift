@@ -217,6 +217,47 @@ struct EngineTests {
         try await c.shutdown()
     }
 
+    @Test("an idempotent producer's retry after a failover gets the original offsets from the new leader")
+    func idempotentRetryAcrossFailover() async throws {
+        func idempotent(_ seq: Int32, _ count: Int) throws -> ByteBuffer {
+            let records = (0..<count).map {
+                Record(offsetDelta: Int32($0), timestampDelta: 0, key: nil, value: ByteBuffer(bytes: [UInt8(seq)]))
+            }
+            return try RecordBatchBuilder.build(
+                // Current timestamps: producer state expires by the batches' timestamps (as Kafka's does).
+                records: records, baseTimestamp: WallClock().nowMillis, producerId: 77, producerEpoch: 0,
+                baseSequence: seq)
+        }
+        let c = EngineCluster()
+        for id in c.ids { try await c.start(id) }
+        var positions: [AppendPosition] = []
+        for i in 0..<6 { positions.append(try await c.appendCommitted(try idempotent(Int32(i * 3), 3))) }
+        let first = try await c.leader()
+        // At the same leader: a retry is answered with the original offsets, a gap is refused.
+        let retry = try await c.engines[first]!.append(c.group, batches: [try idempotent(12, 3)], waitForCommit: true)
+            .get()
+        #expect(retry.baseOffset == positions[4].baseOffset && retry.lastOffset == positions[4].lastOffset)
+        await #expect(throws: ReplicationError.self) {
+            _ = try await c.engines[first]!.append(c.group, batches: [try idempotent(30, 1)], waitForCommit: true)
+                .get()
+        }
+        try await c.kill(first)
+        // The new leader rebuilt the producer state from its own log: the same answer.
+        let again = try await c.appendCommitted(try idempotent(15, 3))
+        #expect(again.baseOffset == positions[5].baseOffset)
+        let next = try await c.appendCommitted(try idempotent(18, 2))
+        #expect(next.baseOffset > positions[5].lastOffset)
+        try await c.start(first)
+        let end = c.logs[try await c.leader()]!.logEndOffset
+        #expect(try await c.converge(to: end))
+        for id in c.ids {
+            // Every sequence once, in order, on every replica.
+            let values = try c.dataBatches(id).map { $0.1[0] }
+            #expect(values == [0, 3, 6, 9, 12, 15, 18], "node \(id)")
+        }
+        try await c.shutdown()
+    }
+
     @Test("a follower behind the leader's in-memory log catches up from the leader's disk")
     func catchUpFromDisk() async throws {
         let c = EngineCluster { $0.maxInMemoryBytes = 1 }

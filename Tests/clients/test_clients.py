@@ -1,5 +1,6 @@
 """confluent-kafka, kafka-python and aiokafka against a node: 100,000 records per compression codec, produced by
-one client and consumed by another (assign-based: groups come later), content and offsets checked."""
+one client (idempotent: InitProducerId, sequence numbers) and consumed by another (assign-based: groups come
+later), content and offsets checked."""
 import asyncio
 
 import pytest
@@ -16,7 +17,8 @@ def record(i: int):
 def produce_confluent(bootstrap, topic, codec):
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "compression.type": codec, "linger.ms": 5, "acks": "all"})
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": codec, "linger.ms": 5, "acks": "all",
+                  "enable.idempotence": True})
     errors = []
     for i in range(RECORDS):
         k, v = record(i)
@@ -34,10 +36,8 @@ def produce_confluent(bootstrap, topic, codec):
 def produce_kafka_python(bootstrap, topic, codec):
     from kafka import KafkaProducer
 
-    # Idempotence (kafka-python 3 turns it on by default) needs InitProducerId, which comes with the
-    # exactly-once issue; until then the producer opts out explicitly.
+    # Idempotent: kafka-python 3 turns it on by default.
     p = KafkaProducer(bootstrap_servers=bootstrap, compression_type=None if codec == "none" else codec, acks="all",
-                      enable_idempotence=False,
                       linger_ms=5, batch_size=64 * 1024)
     futures = [p.send(topic, key=k, value=v, partition=0, headers=[("i", str(i).encode())])
                for i, (k, v) in ((i, record(i)) for i in range(RECORDS))]
@@ -52,7 +52,7 @@ def produce_aiokafka(bootstrap, topic, codec):
 
     async def run():
         p = AIOKafkaProducer(bootstrap_servers=bootstrap, compression_type=None if codec == "none" else codec,
-                             acks="all", linger_ms=5, max_batch_size=64 * 1024)
+                             acks="all", linger_ms=5, max_batch_size=64 * 1024, enable_idempotence=True)
         await p.start()
         try:
             pending = []
