@@ -29,8 +29,8 @@ enum ServedVersions {
     static func range(for key: ApiKey) -> ClosedRange<Int16>? { table[key] }
 
     /// What cluster mode does not serve yet (their handlers still work on the single-node registry): not
-    /// advertised, so clients report them as unsupported by the broker.
-    static let notInClusterMode: Set<ApiKey> = [.deleteRecords]
+    /// advertised, so clients report them as unsupported by the broker. Empty today.
+    static let notInClusterMode: Set<ApiKey> = []
 }
 
 /// A request handler's answer: a response message, or no response (acks=0).
@@ -137,6 +137,10 @@ extension Broker {
             case let r as DeleteTopicsRequest:
                 return eventLoop.makeFutureWithTask {
                     .response(await self.handleClusterDeleteTopics(r, version: version, cluster: cluster))
+                }
+            case let r as DeleteRecordsRequest:
+                return eventLoop.makeFutureWithTask {
+                    .response(await self.handleClusterDeleteRecords(r, cluster: cluster))
                 }
             default:
                 break

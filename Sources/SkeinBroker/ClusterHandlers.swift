@@ -230,6 +230,54 @@ extension Broker {
         }
     }
 
+    // MARK: DeleteRecords
+
+    private struct TimedOut: Error {}
+
+    /// DeleteRecords in cluster mode: each partition's leader replicates the log-start move (see
+    /// `ReplicationEngine.deleteRecords`) and answers with the new low watermark once it is committed.
+    func handleClusterDeleteRecords(_ request: DeleteRecordsRequest, cluster: ClusterContext) async
+        -> DeleteRecordsResponse
+    {
+        let metadata = cluster.controller.metadata
+        var response = DeleteRecordsResponse()
+        for t in request.topics {
+            var topicResult = DeleteRecordsResponse.DeleteRecordsTopicResult(name: t.name)
+            for p in t.partitions {
+                var r = DeleteRecordsResponse.DeleteRecordsPartitionResult(
+                    partitionIndex: p.partitionIndex, lowWatermark: -1)
+                let group = GroupId(topic: t.name, partition: p.partitionIndex)
+                guard let topic = metadata.topics[t.name], p.partitionIndex >= 0,
+                    p.partitionIndex < topic.partitionCount
+                else {
+                    r.errorCode = KafkaErrorCode.unknownTopicOrPartition.rawValue
+                    topicResult.partitions.append(r)
+                    continue
+                }
+                let moved = cluster.engine.deleteRecords(group, before: p.offset)
+                let timeout = moved.eventLoop.scheduleTask(in: .milliseconds(Int64(max(request.timeoutMs, 0)))) {}
+                let timed = moved.eventLoop.makePromise(of: Int64.self)
+                moved.cascade(to: timed)
+                timeout.futureResult.whenSuccess { timed.fail(TimedOut()) }
+                moved.whenComplete { _ in timeout.cancel() }
+                do {
+                    r.lowWatermark = try await timed.futureResult.get()
+                } catch ReplicationError.rejected(let code, _) {
+                    r.errorCode = code.rawValue
+                } catch ReplicationError.storage {
+                    r.errorCode = KafkaErrorCode.kafkaStorageError.rawValue
+                } catch is TimedOut {
+                    r.errorCode = KafkaErrorCode.requestTimedOut.rawValue
+                } catch {
+                    r.errorCode = KafkaErrorCode.notLeaderOrFollower.rawValue
+                }
+                topicResult.partitions.append(r)
+            }
+            response.topics.append(topicResult)
+        }
+        return response
+    }
+
     // MARK: Topics
 
     func handleClusterCreateTopics(_ request: CreateTopicsRequest, version: Int16, cluster: ClusterContext) async

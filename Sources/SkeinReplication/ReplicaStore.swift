@@ -55,6 +55,11 @@ public final class ReplicaStore {
         if start.index == logStart - 1 && logStart > 0 {
             // The term before the log start is unknown; a leader that disagrees sends its log start (InstallSnapshot).
             start.term = 0
+            // A log start inside a batch (DeleteRecords): that batch is committed (offsets below a log start are),
+            // so the Raft log starts after it.
+            if let first = try batches(from: logStart, through: logStart).first, first.baseOffset < logStart {
+                start = LogPosition(index: first.lastOffset, term: Int64(first.partitionLeaderEpoch))
+            }
         }
         let entries = try batches(from: start.index + 1, through: logEnd - 1).map(Self.entry)
         hs.commit = max(commit, start.index)

@@ -314,6 +314,83 @@ public final class ReplicationEngine: @unchecked Sendable {
         return promise.futureResult.map { _ in landed }
     }
 
+    // MARK: - DeleteRecords
+
+    /// DeleteRecords at the leader of `group`: a control batch carrying the new log start offset goes through the
+    /// log like any entry, and every replica raises its log start when the batch commits there (a follower that
+    /// catches up from the leader's disk past it takes the leader's log start instead). Completes with the log
+    /// start offset here once committed and applied. `offset` -1 means the high watermark; above it is
+    /// OFFSET_OUT_OF_RANGE, as in Kafka.
+    public func deleteRecords(_ group: GroupId, before offset: Int64) -> EventLoopFuture<Int64> {
+        loop.flatSubmit {
+            guard let r = self.replicas[group] else {
+                return self.loop.makeFailedFuture(ReplicationError.unknownGroup(group))
+            }
+            guard r.node.role == .leader, !r.catchingUp else {
+                return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: r.node.leader))
+            }
+            let log = r.store.log
+            let highWatermark = r.node.commitIndex + 1
+            let target = offset == -1 ? highWatermark : offset
+            guard target >= 0, target <= highWatermark else {
+                return self.loop.makeFailedFuture(
+                    ReplicationError.rejected(
+                        .offsetOutOfRange,
+                        "Offset \(offset) is outside [0, \(highWatermark)], the high watermark."))
+            }
+            if target <= log.logStartOffset { return self.loop.makeSucceededFuture(log.logStartOffset) }
+            let base = r.node.log.lastIndex + 1
+            let batch = Self.logStartBatch(target, at: LogPosition(index: base, term: r.node.term), timestamp: self.clock.nowMillis)
+            guard case .success(let position) = r.node.propose(batch, count: 1) else {
+                return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: r.node.leader))
+            }
+            let promise = self.loop.makePromise(of: AppendPosition.self)
+            r.commitWaiters.append((position, promise))
+            self.process(r)
+            self.flush()
+            return promise.futureResult.map { _ in log.logStartOffset }
+        }
+    }
+
+    /// The control record type of a log-start move: outside Kafka's types (0-6), so consumers skip it as the
+    /// control record it is.
+    public static let logStartControlType: Int16 = 0x5301
+
+    static func logStartBatch(_ offset: Int64, at position: LogPosition, timestamp: Int64) -> [UInt8] {
+        var value = ByteBuffer()
+        value.writeInteger(Int16(0))  // version
+        value.writeInteger(offset)
+        // A one-record uncompressed control batch cannot fail to build.
+        let batch = try! RecordBatchBuilder.controlBatch(
+            type: .unknown(logStartControlType), value: value, baseOffset: position.index,
+            partitionLeaderEpoch: Int32(truncatingIfNeeded: position.term), timestamp: timestamp)
+        return Array(batch.readableBytesView)
+    }
+
+    /// The new log start a committed entry carries, if it is a log-start move.
+    static func logStartMove(in payload: [UInt8]) -> Int64? {
+        // Control batches only (attributes bit 5): a cheap test before any parsing.
+        guard payload.count > 61, payload[22] & 0x20 != 0,
+            let view = try? RecordBatchView(bytes: ByteBuffer(bytes: payload)),
+            (try? view.controlRecordType()) == .unknown(logStartControlType),
+            var value = try? view.decodeRecords().first?.value,
+            value.readInteger(as: Int16.self) == 0, let offset = value.readInteger(as: Int64.self)
+        else { return nil }
+        return offset
+    }
+
+    private func applyLogStartMoves(_ r: Replica, _ entries: [LogEntry]) {
+        for e in entries where e.kind == .data {
+            guard let offset = Self.logStartMove(in: e.payload) else { continue }
+            do {
+                try r.store.log.deleteRecords(before: min(offset, r.store.log.logEndOffset))
+            } catch {
+                logger.error(
+                    "cannot move the log start", metadata: ["group": "\(r.group)", "error": "\(error)"])
+            }
+        }
+    }
+
     // MARK: - Inputs
 
     /// A frame of Raft messages from `from` (its identity comes from its certificate).
@@ -450,6 +527,7 @@ public final class ReplicationEngine: @unchecked Sendable {
         if !ready.committedEntries.isEmpty, let handler = commitHandlers.withLockedValue({ $0[r.group] }) {
             handler(ready.committedEntries)
         }
+        applyLogStartMoves(r, ready.committedEntries)
         r.node.advance(ready)
         r.durableCommit = r.node.commitIndex
         // The controller replays its log up to the saved commit on restart: keep that current (its commits are
@@ -591,9 +669,17 @@ public final class ReplicationEngine: @unchecked Sendable {
                 var response = try await transport.request(
                     to: leader, kind: Self.catchUpKind, payload: request, timeout: .seconds(10))
                 let (leaderStart, batches) = try CatchUp.decodeResponse(&response)
-                if leaderStart > log.logEndOffset { try log.truncateFully(startingAt: leaderStart) }
+                if leaderStart > log.logEndOffset {
+                    // The log start may lie inside a batch (DeleteRecords): start where that batch does.
+                    let firstBase = batches.getInteger(at: batches.readerIndex, as: Int64.self) ?? leaderStart
+                    try log.truncateFully(startingAt: min(firstBase, leaderStart))
+                }
                 guard let info = try log.appendAsFollower(batches) else {
                     throw ReplicationError.storage("the leader sent no batch from \(log.logEndOffset)")
+                }
+                // Log-start moves in the fetched range are not applied as commits here: take the leader's.
+                if leaderStart > log.logStartOffset {
+                    try log.deleteRecords(before: min(leaderStart, log.logEndOffset))
                 }
                 self.counters.withLockedValue { $0.catchUpBytes += info.sizeInBytes }
             }

@@ -258,6 +258,45 @@ struct EngineTests {
         try await c.shutdown()
     }
 
+    @Test("DeleteRecords: the log-start move commits through the log and every replica applies it, a restarted one too")
+    func deleteRecordsReplicates() async throws {
+        let c = EngineCluster { $0.maxInMemoryBytes = 1 }
+        for id in c.ids { try await c.start(id) }
+        for i in 0..<10 { _ = try await c.appendCommitted(try batch(2, value: UInt8(i))) }
+        let leader = try await c.leader()
+        let follower = c.ids.first { $0 != leader }!
+        try await c.kill(follower)
+        for i in 10..<20 { _ = try await c.appendCommitted(try batch(2, value: UInt8(i))) }
+        // Past the high watermark (the log end is at or above it): OFFSET_OUT_OF_RANGE.
+        let beyond = c.logs[leader]!.logEndOffset + 1
+        do {
+            _ = try await c.engines[leader]!.deleteRecords(c.group, before: beyond).get()
+            Issue.record("deleting past the high watermark succeeded")
+        } catch ReplicationError.rejected(let code, _) {
+            #expect(code == .offsetOutOfRange)
+        }
+        // Offsets 0-30 go (the leader's LEADER_CHANGE batch, then 15 batches of 2), and offset 31, the first of the
+        // 16th batch: a log start inside a batch, as Kafka allows.
+        #expect(try await c.engines[leader]!.deleteRecords(c.group, before: 32).get() == 32)
+        #expect(try await c.engines[leader]!.deleteRecords(c.group, before: 5).get() == 32)
+        #expect(try await eventually { c.logs.values.allSatisfy { $0.logStartOffset == 32 } })
+        // The follower that missed it catches up from the leader's disk and takes the leader's log start.
+        try await c.start(follower)
+        #expect(try await c.converge(to: c.logs[leader]!.logEndOffset))
+        #expect(c.logs[follower]!.logStartOffset == 32)
+        #expect(try c.dataBatches(follower).map { $0.1[0] } == Array(15..<20))
+        // Every node restarts from a log that starts inside a batch, and the group goes on.
+        for id in c.ids { try await c.kill(id) }
+        for id in c.ids { try await c.start(id) }
+        _ = try await c.appendCommitted(try batch(1, value: 20))
+        #expect(try await c.converge(to: c.logs[try await c.leader()]!.logEndOffset))
+        for id in c.ids {
+            #expect(c.logs[id]!.logStartOffset == 32)
+            #expect(try c.dataBatches(id).map { $0.1[0] } == Array(15...20))
+        }
+        try await c.shutdown()
+    }
+
     @Test("a follower behind the leader's in-memory log catches up from the leader's disk")
     func catchUpFromDisk() async throws {
         let c = EngineCluster { $0.maxInMemoryBytes = 1 }

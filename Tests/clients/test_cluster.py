@@ -261,3 +261,42 @@ def test_configs_and_partitions_through_the_controller(cluster):
     with pytest.raises(Exception) as e:
         admin.create_partitions([NewPartitions(topic, 3)])[topic].result(timeout=30)
     assert "INVALID_PARTITIONS" in str(e.value) or "higher than" in str(e.value)
+
+
+def test_delete_records_moves_the_log_start_on_every_replica(cluster):
+    topic = "trimmed"
+    admin = AdminClient({"bootstrap.servers": bootstrap(cluster)})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])[topic].result(timeout=30)
+    wait_for(lambda: partition_leaders(cluster, topic).get(0, -1) >= 0)
+    producer = Producer({"bootstrap.servers": bootstrap(cluster), "acks": "all", "linger.ms": 0})
+    for i in range(100):
+        producer.produce(topic, value=f"r{i}".encode(), partition=0)
+        producer.flush(30)  # one batch per record, so that the cut lands between batches and inside none
+    result = admin.delete_records([TopicPartition(topic, 0, 60)])
+    deleted = list(result.values())[0].result(timeout=30)
+    assert deleted.low_watermark == 60
+    # Beyond the high watermark: OFFSET_OUT_OF_RANGE.
+    with pytest.raises(Exception) as e:
+        list(admin.delete_records([TopicPartition(topic, 0, 10_000)]).values())[0].result(timeout=30)
+    assert "OFFSET_OUT_OF_RANGE" in str(e.value) or "out of range" in str(e.value).lower()
+
+    # Every replica applied it: whichever node leads next reports the same log start. Move leadership around by
+    # stopping the leader (SIGTERM hands over), and read the low watermark from the new one.
+    leader = partition_leaders(cluster, topic)[0]
+    cluster[leader].stop()
+    alive = {i for i in cluster if i != leader}
+    wait_for(lambda: partition_leaders(cluster, topic, alive).get(0, -1) in alive, timeout=30)
+    consumer = Consumer({"bootstrap.servers": ",".join(cluster[i].bootstrap for i in alive), "group.id": "unused",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    low, high = wait_for(lambda: watermarks(consumer, topic, 0), timeout=30)
+    assert low == 60 and high >= 100
+    consumer.assign([TopicPartition(topic, 0, 0)])  # below the log start: reset to earliest
+    msg = None
+    deadline = time.time() + 30
+    while msg is None and time.time() < deadline:
+        m = consumer.poll(1.0)
+        if m is not None and not m.error():
+            msg = m
+    consumer.close()
+    assert msg is not None and msg.offset() >= 60
+    cluster[leader].start()
