@@ -100,7 +100,8 @@ extension Broker {
                 let replicaIds = replicas.map { BrokerId($0) }
                 var entry = MetadataResponse.MetadataResponsePartition(
                     errorCode: 0, partitionIndex: Int32(p), leaderId: .none, leaderEpoch: -1,
-                    replicaNodes: replicaIds, isrNodes: replicaIds, offlineReplicas: [])
+                    replicaNodes: replicaIds, isrNodes: replicaIds,
+                    offlineReplicas: replicaIds.filter { !cluster.engine.isReachable($0) })
                 if let (leader, epoch, inSync) = leaderOf(group) {
                     entry.leaderId = leader
                     entry.leaderEpoch = epoch

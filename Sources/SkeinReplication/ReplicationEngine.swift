@@ -423,6 +423,14 @@ public final class ReplicationEngine: @unchecked Sendable {
     private var lastHeard: [BrokerId: Int] = [:]
     private let hints = NIOLockedValueBox([GroupId: LeaderHint]())
 
+    private let reachable = NIOLockedValueBox<Set<BrokerId>?>(nil)
+
+    /// Whether `node` was heard from within two election timeouts (this node always is; every node until the
+    /// first check, half a second after start). What Metadata reports as offline replicas.
+    public func isReachable(_ node: BrokerId) -> Bool {
+        reachable.withLockedValue { $0?.contains(node) ?? true }
+    }
+
     /// A group's leader and in-sync replicas as its leader announced them.
     public struct LeaderHint: Hashable, Sendable {
         public var leader: BrokerId
@@ -439,6 +447,8 @@ public final class ReplicationEngine: @unchecked Sendable {
 
     /// Leadership announcements from `from`: the latest term wins.
     public func receiveAnnouncement(from: BrokerId, payload: ByteBuffer) {
+        // Every node announces twice a second, even one that shares no group with this one: proof of life.
+        loop.execute { self.lastHeard[from] = self.ticks }
         var b = payload
         guard let n = b.readInteger(as: UInt32.self), Int(n) <= b.readableBytes / 16 else { return }
         var led: [(GroupId, LeaderHint)] = []
@@ -491,7 +501,12 @@ public final class ReplicationEngine: @unchecked Sendable {
             process(r)
         }
         flush()
-        if ticks % 10 == 0 { announceLeaderships() }
+        if ticks % 10 == 0 {
+            announceLeaderships()
+            let recent = ticks - 2 * settings.electionTicks
+            let live = Set(lastHeard.filter { $0.value >= recent }.keys).union([nodeId])
+            reachable.withLockedValue { $0 = live }
+        }
         if ticks % settings.balanceTicks == 0 { balanceLeaderships() }
         // The commit index on disk is a hint for restarts (what to replay); refresh it now and then.
         if ticks % 100 == 0 {

@@ -89,6 +89,43 @@ struct RandomizedRaftTests {
         #expect(!a.acknowledged.isEmpty)
     }
 
+    /// Seeds that once failed (from sweeps far beyond the CI ranges), kept so the bug they found stays fixed:
+    /// (seed, replicas, spares and membership changes, pre-vote and check-quorum).
+    static let regressionSeeds: [(seed: UInt64, replicas: Int, spares: Int, preVote: Bool)] = []
+
+    @Test("seeds that once failed")
+    func regressions() {
+        for r in Self.regressionSeeds {
+            var options = SimulationOptions(replicas: r.replicas)
+            options.spares = r.spares
+            options.configChangeRate = r.spares > 0 ? 0.1 : 0
+            options.preVote = r.preVote
+            options.checkQuorum = r.preVote
+            let failures = runSeeds(r.seed..<r.seed + 1, options: options)
+            #expect(failures.isEmpty, "\(failures.first ?? "")")
+        }
+    }
+
+    /// SKEIN_RAFT_SWEEP=start:count[:replicas[:spares[:plain]]] runs that many more seeds (a long hunt for failing
+    /// seeds outside CI; a failing one goes into `regressionSeeds` once fixed).
+    @Test("sweep seeds from the environment")
+    func sweep() {
+        guard let raw = environment("SKEIN_RAFT_SWEEP") else { return }
+        let parts = raw.split(separator: ":").compactMap { UInt64($0) }
+        guard parts.count >= 2 else { return }
+        var options = SimulationOptions(replicas: parts.count > 2 ? Int(parts[2]) : 3)
+        if parts.count > 3, parts[3] > 0 {
+            options.spares = Int(parts[3])
+            options.configChangeRate = 0.1
+        }
+        if parts.count > 4, parts[4] > 0 {
+            options.preVote = false
+            options.checkQuorum = false
+        }
+        let failures = runSeeds(parts[0]..<parts[0] + parts[1], options: options)
+        #expect(failures.isEmpty, "\(failures.count) failing seeds: \(failures.first ?? "")")
+    }
+
     /// Set SKEIN_RAFT_SEED (and optionally SKEIN_RAFT_REPLICAS) to replay one seed with its full transcript.
     @Test("replay one seed from the environment")
     func replay() {
