@@ -119,8 +119,14 @@ struct ControllerTests {
 
         // The controller leader dies; the other voters elect another and take commands.
         let leader = try #require(nodes[1]!.controller.leader)
+        // Nodes announce their leaderships to every peer (as a node does to the registered ones), which is also
+        // how nodes that share no group hear from each other.
+        for n in nodes.values { n.engine.setPeers(Array(nodes.keys)) }
+        #expect(try await eventually { nodes.values.allSatisfy { $0.engine.isReachable(leader) } })
         try await nodes[leader]!.kill(network)
         nodes[leader] = nil
+        // What Metadata reports as an offline replica: every other node stops hearing from it.
+        #expect(try await eventually { nodes.values.allSatisfy { !$0.engine.isReachable(leader) } })
         let second = TopicMetadata(
             name: "payments", id: KafkaUUID(mostSignificantBits: 3, leastSignificantBits: 4),
             replicas: [[1, 2, 3].filter { $0 != leader.rawValue } + [4]], configs: [:])
