@@ -89,25 +89,8 @@ struct RandomizedRaftTests {
         #expect(!a.acknowledged.isEmpty)
     }
 
-    /// Seeds that once failed (from sweeps far beyond the CI ranges), kept so the bug they found stays fixed:
-    /// (seed, replicas, spares and membership changes, pre-vote and check-quorum).
-    static let regressionSeeds: [(seed: UInt64, replicas: Int, spares: Int, preVote: Bool)] = []
-
-    @Test("seeds that once failed")
-    func regressions() {
-        for r in Self.regressionSeeds {
-            var options = SimulationOptions(replicas: r.replicas)
-            options.spares = r.spares
-            options.configChangeRate = r.spares > 0 ? 0.1 : 0
-            options.preVote = r.preVote
-            options.checkQuorum = r.preVote
-            let failures = runSeeds(r.seed..<r.seed + 1, options: options)
-            #expect(failures.isEmpty, "\(failures.first ?? "")")
-        }
-    }
-
     /// SKEIN_RAFT_SWEEP=start:count[:replicas[:spares[:plain]]] runs that many more seeds (a long hunt for failing
-    /// seeds outside CI; a failing one goes into `regressionSeeds` once fixed).
+    /// seeds outside CI; a failing one becomes a test of its own, with its options, once fixed).
     @Test("sweep seeds from the environment")
     func sweep() {
         guard let raw = environment("SKEIN_RAFT_SWEEP") else { return }
