@@ -79,6 +79,14 @@ let package = Package(
             ],
             exclude: ["README.md"]),
         .target(
+            name: "SkeinGossipTransport",
+            dependencies: [
+                "SkeinGossip", "SkeinModel", nioCore, nioPosix, logging,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["README.md"]),
+        .target(
             name: "SkeinStorage",
             dependencies: [
                 "SkeinModel", "KafkaRecords", "SkeinTransactions", nioCore,
@@ -138,7 +146,9 @@ let package = Package(
         .testTarget(name: "SkeinRaftTests", dependencies: ["SkeinRaft", "SkeinSimulation", "SkeinModel"]),
         .testTarget(name: "SkeinTransactionsTests", dependencies: ["SkeinTransactions", "SkeinModel"]),
         .testTarget(
-            name: "SkeinGossipTests", dependencies: ["SkeinGossip", "SkeinGossipSimulation", "SkeinModel"]),
+            name: "SkeinGossipTests",
+            dependencies: ["SkeinGossip", "SkeinGossipSimulation", "SkeinGossipTransport", "SkeinModel", nioPosix, logging]
+        ),
         .testTarget(
             name: "KafkaWireTests",
             dependencies: ["KafkaWire", "KafkaRecords", "KafkaWireGenerator", nioCore],
