@@ -117,7 +117,7 @@ let package = Package(
             name: "SkeinNode",
             dependencies: [
                 "SkeinBroker", "SkeinTransport", "SkeinModel", "SkeinTLS", "SkeinRPC", "SkeinReplication", "SkeinStorage",
-                nioCore, nioPosix, logging, nioSSL,
+                "SkeinGossip", "SkeinGossipTransport", nioCore, nioPosix, logging, nioSSL,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -133,8 +133,8 @@ let package = Package(
         .executableTarget(
             name: "skein",
             dependencies: [
-                "KafkaWire", "KafkaRecords", "SkeinModel", "SkeinNode", "SkeinClient", "SkeinTLS", nioCore, argumentParser,
-                logging,
+                "KafkaWire", "KafkaRecords", "SkeinModel", "SkeinNode", "SkeinClient", "SkeinTLS", "SkeinGossipTransport",
+                nioCore, argumentParser, logging,
             ]
         ),
 

@@ -11,7 +11,7 @@ producer, 1 KiB records, no compression. Each round runs both brokers, alternati
 
 --idempotence turns on enable.idempotence for both; --skein-bootstrap uses a running Skein cluster instead of
 starting a node (with --replicas for the topics' replication factor), e.g. the 3-node one of
-scripts/three-node-cluster with --replicas 3 --acks all.
+`skein cluster up` (bootstrap 127.0.0.1:19091,127.0.0.1:19092,127.0.0.1:19093) with --replicas 3 --acks all.
 """
 import argparse
 import os

@@ -69,7 +69,7 @@ extension Broker {
     {
         var response = MetadataResponse()
         let metadata = cluster.controller.metadata
-        response.brokers = metadata.nodes.values.sorted { $0.id < $1.id }.compactMap { n in
+        response.brokers = metadata.liveNodes.compactMap { n in
             guard let endpoint = n.endpoint(for: listenerName) else { return nil }
             return .init(nodeId: BrokerId(n.id), host: endpoint.host, port: endpoint.port, rack: n.rack)
         }
@@ -101,7 +101,9 @@ extension Broker {
                 var entry = MetadataResponse.MetadataResponsePartition(
                     errorCode: 0, partitionIndex: Int32(p), leaderId: .none, leaderEpoch: -1,
                     replicaNodes: replicaIds, isrNodes: replicaIds,
-                    offlineReplicas: replicaIds.filter { !cluster.engine.isReachable($0) })
+                    offlineReplicas: replicaIds.filter {
+                        !cluster.engine.isReachable($0) || metadata.deadNodes.contains($0.rawValue)
+                    })
                 if let (leader, epoch, inSync) = leaderOf(group) {
                     entry.leaderId = leader
                     entry.leaderEpoch = epoch
@@ -299,7 +301,7 @@ extension Broker {
                 }
                 _ = try TopicConfigs.validate(configs)
                 let metadata = cluster.controller.metadata
-                let nodes = Array(metadata.nodes.values)
+                let nodes = metadata.liveNodes
                 let replicas: [[Int32]]
                 if !t.assignments.isEmpty {
                     guard t.numPartitions == -1 && t.replicationFactor == -1 else {
@@ -439,7 +441,7 @@ extension Broker {
             do {
                 added = try ReplicaPlacement.assign(
                     partitions: Int(t.count - current), replicationFactor: topic.replicas.first?.count ?? 1,
-                    nodes: Array(metadata.nodes.values), load: metadata.replicaLoad)
+                    nodes: metadata.liveNodes, load: metadata.replicaLoad)
             } catch {
                 throw TopicError(code: error.code, message: error.message)
             }

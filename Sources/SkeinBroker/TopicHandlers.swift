@@ -156,7 +156,7 @@ extension Broker {
         let config = self.config
         let address = config.advertisedAddress(listenerName: listenerName)
         if let cluster {
-            let nodes = cluster.controller.metadata.nodes.values.sorted { $0.id < $1.id }
+            let nodes = cluster.controller.metadata.liveNodes
             return DescribeClusterResponse(
                 clusterId: config.clusterId, controllerId: cluster.controller.leader ?? .none,
                 brokers: nodes.compactMap { n in

@@ -27,6 +27,9 @@ public final class GossipNode: @unchecked Sendable {
     private let logger: Logger
     private let now: @Sendable () -> Int64
     private var instance: SWIMInstance  // loop only
+    /// Set when the advertised port is the one bound (port 0 in the config): the instance is made again at bind.
+    private let advertiseBoundPort: Bool
+    private let seed: UInt64
     private var channel: (any Channel)?
     private var ticker: RepeatedTask?
     private var resolved: [String: SocketAddress] = [:]  // loop only
@@ -35,6 +38,7 @@ public final class GossipNode: @unchecked Sendable {
     private let handlers = NIOLockedValueBox([ChangeHandler]())
 
     /// - Parameters:
+    ///   - advertisedAddress: `host:port` as other members reach this one; `host:0` advertises the bound port.
     ///   - incarnation: higher than any this node had before (a wall-clock reading in ms does), so that a restart
     ///     refutes what the cluster remembers of the previous process.
     ///   - now: a monotonic clock in milliseconds (injected for tests).
@@ -47,6 +51,8 @@ public final class GossipNode: @unchecked Sendable {
         self.keyring = keyring
         self.logger = logger
         self.now = now
+        advertiseBoundPort = advertisedAddress.hasSuffix(":0")
+        self.seed = seed
         instance = SWIMInstance(
             myself: SWIMPeer(id: id, address: advertisedAddress), incarnation: incarnation, metadata: metadata,
             settings: settings, random: SeededRandom(seed: seed), now: now())
@@ -63,6 +69,14 @@ public final class GossipNode: @unchecked Sendable {
             }
             .bind(host: host, port: port).get()
         try await loop.submit {
+            if self.advertiseBoundPort, let bound = channel.localAddress?.port {
+                let me = self.instance.myself
+                let host = me.address.dropLast(2)
+                self.instance = SWIMInstance(
+                    myself: SWIMPeer(id: me.id, address: "\(host):\(bound)"), incarnation: me.incarnation,
+                    metadata: me.metadata, settings: self.instance.settings, random: SeededRandom(seed: self.seed),
+                    now: self.now())
+            }
             self.channel = channel
             self.ticker = self.loop.scheduleRepeatedTask(initialDelay: tickInterval, delay: tickInterval) { _ in
                 self.tick()

@@ -3,18 +3,23 @@ import NIOHTTP1
 import NIOPosix
 import SkeinBroker
 
-/// The node's HTTP port. Today it serves Prometheus `/metrics`; the Schema Registry and admin API join it later.
+/// The node's HTTP port: Prometheus `/metrics`, and `/v1/cluster` (JSON: this node, the controller leader as this
+/// node knows it, and the gossip members with their state) for `skein cluster status`. The Schema Registry and the
+/// admin API join it later.
 final class MetricsServer: Sendable {
     let channel: any Channel
 
     private init(channel: any Channel) { self.channel = channel }
 
-    static func bind(host: String, port: Int, group: any EventLoopGroup, broker: Broker) async throws -> MetricsServer {
+    static func bind(
+        host: String, port: Int, group: any EventLoopGroup, broker: Broker,
+        clusterStatus: @escaping @Sendable () -> String?
+    ) async throws -> MetricsServer {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(broker: broker))
+                    try channel.pipeline.syncOperations.addHandler(MetricsHandler(broker: broker, clusterStatus: clusterStatus))
                 }
             }
             .bind(host: host, port: port)
@@ -30,9 +35,13 @@ final class MetricsHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let broker: Broker
+    let clusterStatus: @Sendable () -> String?
     private var head: HTTPRequestHead?
 
-    init(broker: Broker) { self.broker = broker }
+    init(broker: Broker, clusterStatus: @escaping @Sendable () -> String?) {
+        self.broker = broker
+        self.clusterStatus = clusterStatus
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -45,6 +54,12 @@ final class MetricsHandler: ChannelInboundHandler {
             let (status, body, type): (HTTPResponseStatus, String, String)
             if head.method == .GET && (head.uri == "/metrics" || head.uri.hasPrefix("/metrics?")) {
                 (status, body, type) = (.ok, PrometheusText.render(broker), "text/plain; version=0.0.4; charset=utf-8")
+            } else if head.method == .GET && head.uri == "/v1/cluster" {
+                if let json = clusterStatus() {
+                    (status, body, type) = (.ok, json, "application/json")
+                } else {
+                    (status, body, type) = (.notFound, "{\"error\": \"not in cluster mode\"}", "application/json")
+                }
             } else {
                 (status, body, type) = (.notFound, "not found: \(head.uri)\n", "text/plain; charset=utf-8")
             }

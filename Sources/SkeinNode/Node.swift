@@ -81,15 +81,17 @@ public final class Node: Sendable {
                         port: Int32(l.advertisedPort == 0 ? (listener.localAddress?.port ?? 0) : l.advertisedPort))
                 }
                 let rpcPort = cluster.rpc?.localAddress?.port ?? c.rpcPort
-                cluster.register(
-                    NodeRegistration(
-                        id: config.nodeId, rack: config.rack, listeners: endpoints, rpcHost: c.rpcHost,
-                        rpcPort: Int32(rpcPort)))
+                let registration = NodeRegistration(
+                    id: config.nodeId, rack: config.rack, listeners: endpoints, rpcHost: c.rpcAdvertisedHost,
+                    rpcPort: Int32(rpcPort))
+                cluster.register(registration)
+                try await cluster.startGossip(config: config, registration: registration, group: group)
             }
             var http: MetricsServer?
             if config.httpPort > 0 {
                 http = try await MetricsServer.bind(
-                    host: config.httpHost, port: config.httpPort, group: group, broker: broker)
+                    host: config.httpHost, port: config.httpPort, group: group, broker: broker,
+                    clusterStatus: { [weak cluster] in cluster?.statusJSON() })
                 logger.info("HTTP up", metadata: ["address": "\(http?.channel.localAddress.map { "\($0)" } ?? "?")"])
             }
             // Kafka checks retention every 5 minutes (log.retention.check.interval.ms).
@@ -110,6 +112,8 @@ public final class Node: Sendable {
         retention.cancel()
         // Graceful: leaderships move to caught-up replicas before this node goes.
         await cluster?.transferLeaderships(timeout: .seconds(2))
+        // Then the others learn it left (not died): it drops out of Metadata at once.
+        await cluster?.leaveGossip()
         for l in listeners { try? await l.close() }
         await http?.close()
         await cluster?.stop()

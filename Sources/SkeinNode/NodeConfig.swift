@@ -1,5 +1,6 @@
 import Foundation
 import SkeinBroker
+import SkeinGossipTransport
 import SkeinModel
 import SkeinTLS
 import TOMLKit
@@ -80,9 +81,12 @@ public struct NodeConfig: Sendable, Equatable {
     public var idleTimeoutMs: Int64
     /// Cluster mode (`[cluster]`): replication with the listed peers over mutual TLS; nil for a single node.
     public var cluster: ClusterConfig?
+    /// Gossip membership (`[gossip]`, cluster mode only): peers found from seeds instead of (or besides) a list.
+    public var gossip: GossipConfig?
 
     static let topLevelKeys: Set<String> = [
         "node_id", "cluster_id", "data_dir", "rack", "listeners", "tls", "http", "topics", "limits", "cluster",
+        "gossip",
     ]
 
     /// `baseDirectory` (the config file's directory) anchors relative paths in `[tls]`.
@@ -157,10 +161,14 @@ public struct NodeConfig: Sendable, Equatable {
                 key: "listeners[\(i)].security_protocol", message: "SSL needs the [tls] table (ca, cert, key)")
         }
 
-        cluster = try Self.clusterConfig(root, nodeId: nodeId)
+        gossip = try Self.gossipConfig(root)
+        cluster = try Self.clusterConfig(root, nodeId: nodeId, gossip: gossip != nil)
         if cluster != nil && tls == nil {
             throw NodeConfigError(
                 key: "cluster", message: "nodes talk over mutual TLS: [cluster] needs the [tls] table")
+        }
+        if gossip != nil && cluster == nil {
+            throw NodeConfigError(key: "gossip", message: "gossip is for clusters: it needs the [cluster] table")
         }
 
         let http = try Self.table(root, "http")
@@ -244,9 +252,11 @@ public struct NodeConfig: Sendable, Equatable {
 
     // MARK: [cluster]
 
-    private static func clusterConfig(_ root: TOMLTable, nodeId: Int32) throws -> ClusterConfig? {
+    private static func clusterConfig(_ root: TOMLTable, nodeId: Int32, gossip: Bool) throws -> ClusterConfig? {
         guard let t = try table(root, "cluster") else { return nil }
-        try checkKeys(t, allowed: ["rpc_host", "rpc_port", "peers", "controller_voters"], prefix: "cluster.")
+        try checkKeys(
+            t, allowed: ["rpc_host", "rpc_port", "rpc_advertised_host", "peers", "controller_voters"],
+            prefix: "cluster.")
         var peers: [ClusterConfig.Peer] = []
         if let value = t["peers"] {
             guard let array = value.array else {
@@ -273,18 +283,79 @@ public struct NodeConfig: Sendable, Equatable {
         var voters = Array(all.prefix(3))
         if let value = t["controller_voters"] {
             guard let array = value.array, let ids = Optional(array.compactMap { $0.int }), ids.count == array.count,
-                !ids.isEmpty
+                !ids.isEmpty, ids.allSatisfy({ $0 >= 0 && $0 <= Int(Int32.max) })
             else { throw NodeConfigError(key: "cluster.controller_voters", message: "expected a list of node ids") }
             voters = ids.map { Int32($0) }.sorted()
-            if let unknown = voters.first(where: { !all.contains($0) }) {
+            // With gossip, the other voters may be found rather than listed.
+            if !gossip, let unknown = voters.first(where: { !all.contains($0) }) {
                 throw NodeConfigError(
                     key: "cluster.controller_voters", message: "node \(unknown) is neither this node nor a peer")
             }
+        } else if gossip && peers.count < 2 {
+            // Without the list, the voters would be whoever is listed: with peers found by gossip, that could be
+            // this node alone, a controller of its own.
+            throw NodeConfigError(
+                key: "cluster.controller_voters",
+                message: "required with [gossip] unless [cluster] lists at least two peers: the ids of the controller voters")
         }
+        let rpcHost = try string(t, "rpc_host", prefix: "cluster.") ?? "127.0.0.1"
         return ClusterConfig(
-            rpcHost: try string(t, "rpc_host", prefix: "cluster.") ?? "127.0.0.1",
-            rpcPort: try int(t, "rpc_port", range: 0...65535, prefix: "cluster.", required: true) ?? 0, peers: peers,
-            controllerVoters: voters)
+            rpcHost: rpcHost,
+            rpcPort: try int(t, "rpc_port", range: 0...65535, prefix: "cluster.", required: true) ?? 0,
+            rpcAdvertisedHost: try string(t, "rpc_advertised_host", prefix: "cluster.")
+                ?? (rpcHost == "0.0.0.0" ? "127.0.0.1" : rpcHost),
+            peers: peers, controllerVoters: voters)
+    }
+
+    // MARK: [gossip]
+
+    private static func gossipConfig(_ root: TOMLTable) throws -> GossipConfig? {
+        guard let t = try table(root, "gossip") else { return nil }
+        try checkKeys(
+            t,
+            allowed: [
+                "host", "port", "advertised_host", "seeds", "keys", "probe_interval_ms", "ping_timeout_ms",
+                "lifeguard",
+            ], prefix: "gossip.")
+        func strings(_ key: String) throws -> [String] {
+            guard let v = t[key] else { return [] }
+            guard let array = v.array, let values = Optional(array.compactMap { $0.string }),
+                values.count == array.count
+            else { throw NodeConfigError(key: "gossip." + key, message: "expected a list of strings") }
+            return values
+        }
+        let host = try string(t, "host", prefix: "gossip.") ?? "127.0.0.1"
+        let seeds = try strings("seeds")
+        for (i, seed) in seeds.enumerated() {
+            guard let colon = seed.lastIndex(of: ":"), let port = Int(seed[seed.index(after: colon)...]),
+                (1...65535).contains(port), colon != seed.startIndex
+            else {
+                throw NodeConfigError(key: "gossip.seeds[\(i)]", message: "expected host:port, got '\(seed)'")
+            }
+        }
+        let keys = try strings("keys")
+        guard !keys.isEmpty else {
+            throw NodeConfigError(
+                key: "gossip.keys",
+                message: "required: the cluster's gossip keys, base64 of 32 bytes each (openssl rand -base64 32)")
+        }
+        do {
+            _ = try GossipKeyring(base64Keys: keys)
+        } catch {
+            throw NodeConfigError(key: "gossip.keys", message: error.description)
+        }
+        let probe = try int(t, "probe_interval_ms", range: 50...60_000, prefix: "gossip.") ?? 1000
+        let ping = try int(t, "ping_timeout_ms", range: 10...60_000, prefix: "gossip.") ?? min(500, probe / 2)
+        guard ping < probe else {
+            throw NodeConfigError(
+                key: "gossip.ping_timeout_ms", message: "must be shorter than probe_interval_ms (\(probe))")
+        }
+        return GossipConfig(
+            host: host, port: try int(t, "port", range: 0...65535, prefix: "gossip.", required: true) ?? 0,
+            advertisedHost: try string(t, "advertised_host", prefix: "gossip.")
+                ?? (host == "0.0.0.0" ? "127.0.0.1" : host),
+            seeds: seeds, keys: keys, probeIntervalMs: Int64(probe), pingTimeoutMs: Int64(ping),
+            lifeguard: try bool(t, "lifeguard", prefix: "gossip.") ?? true)
     }
 
     // MARK: typed lookups with the key in every error
@@ -347,6 +418,31 @@ public struct ClusterConfig: Sendable, Equatable {
     }
     public var rpcHost: String
     public var rpcPort: Int
+    /// The RPC address other nodes use (gossiped and registered); `rpc_host` unless that is 0.0.0.0.
+    public var rpcAdvertisedHost: String
     public var peers: [Peer]
     public var controllerVoters: [Int32]
+}
+
+/// `[gossip]`: SWIM membership over UDP, every datagram sealed with the cluster key.
+///
+/// ```toml
+/// [gossip]
+/// host = "0.0.0.0"
+/// port = 19201
+/// advertised_host = "10.0.0.1"     # default: host, or 127.0.0.1 when host is 0.0.0.0
+/// seeds = ["10.0.0.2:19201", "10.0.0.3:19201"]
+/// keys = ["<base64 of 32 bytes>"]  # the first seals; any opens (rotation)
+/// probe_interval_ms = 1000
+/// ping_timeout_ms = 500
+/// ```
+public struct GossipConfig: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var advertisedHost: String
+    public var seeds: [String]
+    public var keys: [String]
+    public var probeIntervalMs: Int64
+    public var pingTimeoutMs: Int64
+    public var lifeguard: Bool
 }

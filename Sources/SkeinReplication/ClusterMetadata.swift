@@ -68,6 +68,9 @@ public enum MetadataCommand: Codable, Hashable, Sendable {
     /// Reserves the next `count` producer ids for the proposer (which learns the block from the submit's result):
     /// ids come from the replicated counter, so none is ever handed out twice, even across controller failovers.
     case allocateProducerIds(count: Int64)
+    /// Gossip's verdict on a registered node, as the controller leader records it: a dead node is left out of
+    /// Metadata's brokers (and DescribeCluster's) and of new placements, and reported as an offline replica.
+    case setNodeLiveness(id: Int32, alive: Bool)
 
     public func encoded() -> [UInt8] {
         // Encoding a plain Codable enum cannot fail.
@@ -99,6 +102,13 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
     public private(set) var appliedOffset: Int64 = -1
     /// The first producer id not yet reserved by any node.
     public private(set) var nextProducerId: Int64 = 0
+    /// Registered nodes the controller marked dead (gossip declared them dead or gone).
+    public private(set) var deadNodes: Set<Int32> = []
+
+    /// Registered nodes not marked dead: Metadata's brokers, and where new replicas go.
+    public var liveNodes: [NodeRegistration] {
+        nodes.values.filter { !deadNodes.contains($0.id) }.sorted { $0.id < $1.id }
+    }
 
     public init() {}
 
@@ -138,6 +148,8 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
                 return MetadataError(.unknownServerError, "producer ids are exhausted")
             }
             return nil
+        case .setNodeLiveness(let id, _):
+            return nodes[id] == nil ? MetadataError(.invalidRequest, "node \(id) is not registered") : nil
         }
     }
 
@@ -167,6 +179,8 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
         case .createPartitions(let name, let replicas): topics[name]!.replicas += replicas
         case .setTopicConfigs(let name, let configs): topics[name]!.configs = configs
         case .allocateProducerIds(let count): nextProducerId += count
+        case .setNodeLiveness(let id, let alive):
+            if alive { deadNodes.remove(id) } else { deadNodes.insert(id) }
         }
         return nil
     }

@@ -10,7 +10,7 @@ struct Skein: AsyncParsableCommand {
         discussion: "Global option: --brokers host:port[,...] (or SKEIN_BROKERS) may come before or after the verb.",
         subcommands: [
             NodeCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, Bench.self,
-            CertsCommand.self,
+            CertsCommand.self, ClusterCommand.self,
         ]
     )
 

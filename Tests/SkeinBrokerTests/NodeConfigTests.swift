@@ -73,3 +73,65 @@ import Testing
         #expect((try? TopicConfigs.validate(["compression.type": "producer"])) != nil)
     }
 }
+
+/// `[gossip]` and what it changes in `[cluster]`.
+@Suite struct GossipConfigTests {
+    static let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  // base64 of 32 bytes
+    static let base = """
+        node_id = 2
+        data_dir = "d"
+        [tls]
+        ca = "ca.pem"
+        cert = "n.pem"
+        key = "n.key"
+
+        """
+
+    @Test func gossipWithoutPeersNeedsTheControllerVoters() throws {
+        let c = try NodeConfig(
+            parsing: Self.base + """
+                [cluster]
+                rpc_host = "0.0.0.0"
+                rpc_port = 19102
+                controller_voters = [1, 2, 3]
+                [gossip]
+                host = "0.0.0.0"
+                port = 19202
+                seeds = ["10.0.0.1:19201", "[::1]:19203"]
+                keys = ["\(Self.key)", "\(Self.key)"]
+                probe_interval_ms = 400
+                """)
+        let g = try #require(c.gossip)
+        #expect(g.port == 19202 && g.advertisedHost == "127.0.0.1" && g.seeds.count == 2 && g.keys.count == 2)
+        #expect(g.probeIntervalMs == 400 && g.pingTimeoutMs == 200 && g.lifeguard)
+        // Voters found by gossip need not be listed as peers.
+        #expect(c.cluster?.controllerVoters == [1, 2, 3] && c.cluster?.peers.isEmpty == true)
+        #expect(c.cluster?.rpcAdvertisedHost == "127.0.0.1")
+    }
+
+    @Test(arguments: [
+        // Without peers or voters the node would be a controller of its own.
+        ("[cluster]\nrpc_port = 1\n[gossip]\nport = 2\nkeys = [\"\(key)\"]", "cluster.controller_voters"),
+        ("[cluster]\nrpc_port = 1\ncontroller_voters = [1]\n[gossip]\nport = 2", "gossip.keys"),
+        ("[cluster]\nrpc_port = 1\ncontroller_voters = [1]\n[gossip]\nport = 2\nkeys = [\"c2hvcnQ=\"]", "gossip.keys"),
+        ("[cluster]\nrpc_port = 1\ncontroller_voters = [1]\n[gossip]\nport = 2\nkeys = [\"!!\"]", "gossip.keys"),
+        (
+            "[cluster]\nrpc_port = 1\ncontroller_voters = [1]\n[gossip]\nport = 2\nkeys = [\"\(key)\"]\nseeds = [\"x\"]",
+            "gossip.seeds[0]"
+        ),
+        ("[cluster]\nrpc_port = 1\ncontroller_voters = [1]\n[gossip]\nkeys = [\"\(key)\"]", "gossip.port"),
+        (
+            "[cluster]\nrpc_port = 1\ncontroller_voters = [1]\n[gossip]\nport = 2\nkeys = [\"\(key)\"]\nprobe_interval_ms = 100\nping_timeout_ms = 100",
+            "gossip.ping_timeout_ms"
+        ),
+        ("[cluster]\nrpc_port = 1\ncontroller_voters = [1]\n[gossip]\nport = 2\nkeys = [\"\(key)\"]\nfoo = 1", "gossip.foo"),
+        ("[gossip]\nport = 2\nkeys = [\"\(key)\"]", "gossip"),
+    ])
+    func everyGossipErrorNamesItsKey(text: String, key: String) {
+        #expect {
+            try NodeConfig(parsing: Self.base + text)
+        } throws: { error in
+            (error as? NodeConfigError)?.key == key
+        }
+    }
+}
