@@ -78,8 +78,15 @@ struct ControllerTests {
         for id in [1, 2, 3, 4] as [BrokerId] {
             nodes[id] = try await TestNode(id: id, voters: voters, root: root, network: network, loop: loops.next())
         }
+        // A controller leader first (generous: CI machines run the simulation suites beside this test).
+        #expect(
+            try await eventually(.seconds(60)) {
+                nodes.values.filter(\.controller.isVoter).allSatisfy { $0.controller.leader != nil }
+            })
         // Node 4 is not a voter: its commands are forwarded, its metadata polled.
-        for node in nodes.values { try await node.controller.submit(.registerNode(node.registration())) }
+        for node in nodes.values {
+            try await node.controller.submit(.registerNode(node.registration()), timeout: .seconds(30))
+        }
         #expect(try await eventually { nodes.values.allSatisfy { $0.controller.metadata.nodes.count == 4 } })
 
         let sets = try ReplicaPlacement.assign(
