@@ -79,6 +79,9 @@ let package = Package(
             ],
             exclude: ["README.md"]),
         .target(
+            name: "SkeinSchemas", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"]),
+        .target(
             name: "SkeinGossipTransport",
             dependencies: [
                 "SkeinGossip", "SkeinModel", nioCore, nioPosix, logging,
@@ -145,6 +148,7 @@ let package = Package(
         .executableTarget(name: "gossip-sim", dependencies: ["SkeinGossipSimulation", "SkeinGossip"]),
         .testTarget(name: "SkeinRaftTests", dependencies: ["SkeinRaft", "SkeinSimulation", "SkeinModel"]),
         .testTarget(name: "SkeinTransactionsTests", dependencies: ["SkeinTransactions", "SkeinModel"]),
+        .testTarget(name: "SkeinSchemasTests", dependencies: ["SkeinSchemas"]),
         .testTarget(
             name: "SkeinGossipTests",
             dependencies: ["SkeinGossip", "SkeinGossipSimulation", "SkeinGossipTransport", "SkeinModel", nioPosix, logging]
