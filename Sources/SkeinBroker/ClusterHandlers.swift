@@ -74,7 +74,7 @@ extension Broker {
             return .init(nodeId: BrokerId(n.id), host: endpoint.host, port: endpoint.port, rack: n.rack)
         }
         response.clusterId = config.clusterId
-        response.controllerId = cluster.controller.leader ?? .none
+        response.controllerId = cluster.controller.controllerIdForClients
         var chosen: [TopicMetadata] = []
         if let wanted = request.topics {
             for t in wanted {

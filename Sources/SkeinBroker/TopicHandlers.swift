@@ -158,7 +158,7 @@ extension Broker {
         if let cluster {
             let nodes = cluster.controller.metadata.liveNodes
             return DescribeClusterResponse(
-                clusterId: config.clusterId, controllerId: cluster.controller.leader ?? .none,
+                clusterId: config.clusterId, controllerId: cluster.controller.controllerIdForClients,
                 brokers: nodes.compactMap { n in
                     guard let e = n.endpoint(for: listenerName) else { return nil }
                     return .init(brokerId: BrokerId(n.id), host: e.host, port: e.port, rack: n.rack)

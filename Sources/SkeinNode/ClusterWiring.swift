@@ -31,6 +31,7 @@ final class ClusterServices: Sendable {
 
     init(config: NodeConfig, cluster: ClusterConfig, loop: any EventLoop, logger: Logger) throws {
         let nodeId = BrokerId(config.nodeId)
+        deadNodeGrace = .milliseconds(cluster.deadNodeGraceMs)
         transport = RPCTransport()
         self.logger = logger
         engine = ReplicationEngine(
@@ -142,9 +143,21 @@ final class ClusterServices: Sendable {
     /// addresses), and records gossip's verdict on registered nodes (dead or left: out of Metadata's brokers; alive
     /// again: back in). Nodes gossip has never seen are left as they are.
     private func actOnMembership() {
-        guard let gossip, controller.leader == engine.nodeId else { return }
+        guard let gossip, controller.leader == engine.nodeId else {
+            deadSince.withLockedValue { $0.removeAll() }
+            return
+        }
         let metadata = controller.metadata
         var commands: [MetadataCommand] = []
+        // After the grace period, the replicas of a node still dead move to live nodes.
+        let now = ContinuousClock.now
+        let expired = deadSince.withLockedValue { since -> [Int32] in
+            for id in since.keys where !metadata.deadNodes.contains(id) { since[id] = nil }
+            for id in metadata.deadNodes where since[id] == nil { since[id] = now }
+            guard deadNodeGrace > .zero else { return [] }
+            return since.filter { now - $0.value >= deadNodeGrace }.keys.sorted()
+        }
+        for id in expired { commands += metadata.reassignments(off: id, limit: 64) }
         for member in gossip.members {
             let id = member.id.rawValue
             switch member.status {
@@ -184,6 +197,9 @@ final class ClusterServices: Sendable {
         }
     }
     private let membershipInFlight = NIOLockedValueBox(false)
+    /// When this controller leader first saw each dead node dead (a new leader starts the grace period again).
+    private let deadSince = NIOLockedValueBox([Int32: ContinuousClock.Instant]())
+    private let deadNodeGrace: Duration
 
     /// Hands every leadership here to another replica (graceful shutdown), waiting at most `timeout`.
     func transferLeaderships(timeout: Duration) async {

@@ -255,7 +255,8 @@ public struct NodeConfig: Sendable, Equatable {
     private static func clusterConfig(_ root: TOMLTable, nodeId: Int32, gossip: Bool) throws -> ClusterConfig? {
         guard let t = try table(root, "cluster") else { return nil }
         try checkKeys(
-            t, allowed: ["rpc_host", "rpc_port", "rpc_advertised_host", "peers", "controller_voters"],
+            t,
+            allowed: ["rpc_host", "rpc_port", "rpc_advertised_host", "peers", "controller_voters", "dead_node_grace_ms"],
             prefix: "cluster.")
         var peers: [ClusterConfig.Peer] = []
         if let value = t["peers"] {
@@ -304,7 +305,9 @@ public struct NodeConfig: Sendable, Equatable {
             rpcPort: try int(t, "rpc_port", range: 0...65535, prefix: "cluster.", required: true) ?? 0,
             rpcAdvertisedHost: try string(t, "rpc_advertised_host", prefix: "cluster.")
                 ?? (rpcHost == "0.0.0.0" ? "127.0.0.1" : rpcHost),
-            peers: peers, controllerVoters: voters)
+            peers: peers, controllerVoters: voters,
+            deadNodeGraceMs: Int64(
+                try int(t, "dead_node_grace_ms", range: 0...Int(Int32.max), prefix: "cluster.") ?? 120_000))
     }
 
     // MARK: [gossip]
@@ -422,6 +425,9 @@ public struct ClusterConfig: Sendable, Equatable {
     public var rpcAdvertisedHost: String
     public var peers: [Peer]
     public var controllerVoters: [Int32]
+    /// How long a node stays dead (as gossip reports it) before the controller moves its replicas to live nodes;
+    /// 0 never moves them.
+    public var deadNodeGraceMs: Int64 = 120_000
 }
 
 /// `[gossip]`: SWIM membership over UDP, every datagram sealed with the cluster key.

@@ -165,8 +165,10 @@ public struct RaftNode: Sendable {
         case .removeVoter(let v):
             guard next.remove(v) != nil, !next.isEmpty else { return .failure(.invalidConfigChange) }
         }
+        let position = LogPosition(index: log.lastIndex + 1, term: term)
         let entry = LogEntry(
-            index: log.lastIndex + 1, term: term, kind: .configuration, payload: VoterSet.encode(next.sorted()))
+            index: position.index, term: term, kind: .configuration,
+            payload: config.configurationPayload(next.sorted(), position))
         log.append(entry)
         pendingConfigIndex = entry.index
         recomputeVoters()
@@ -198,7 +200,7 @@ public struct RaftNode: Sendable {
         guard index <= appliedIndex, index < unstableFrom, index <= stableIndex, index > log.start.index else { return }
         let dropped = log.entries(from: log.start.index + 1, through: index).filter { $0.lastIndex <= index }
         if let last = dropped.last(where: { $0.kind == .configuration }) {
-            baseVoters = VoterSet.decode(last.payload)
+            baseVoters = config.decodeVoters(last.payload)
         }
         log.compact(through: index)
     }
@@ -206,7 +208,7 @@ public struct RaftNode: Sendable {
     /// Sets the voters from the last configuration entry in the log (or the log start), and a leader's progress
     /// to match.
     private mutating func recomputeVoters() {
-        let latest = log.entries.last(where: { $0.kind == .configuration }).map { VoterSet.decode($0.payload) }
+        let latest = log.entries.last(where: { $0.kind == .configuration }).map { config.decodeVoters($0.payload) }
         voters = latest ?? baseVoters
         guard role == .leader else { return }
         for peer in peers where progress[peer] == nil {

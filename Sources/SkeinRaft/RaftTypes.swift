@@ -140,12 +140,18 @@ public struct RaftConfig: Sendable {
     /// The payload of the empty entry a new leader appends, given its position (for Skein, a Kafka control batch
     /// at that offset and epoch, so that every replica stores the same bytes). Empty by default.
     public var leaderNoopPayload: @Sendable (LogPosition) -> [UInt8]
+    /// The payload of a configuration entry for these voters at this position (for Skein, a Kafka control batch),
+    /// and how to read the voters back from one. `VoterSet` by default.
+    public var configurationPayload: @Sendable ([BrokerId], LogPosition) -> [UInt8]
+    public var decodeVoters: @Sendable ([UInt8]) -> [BrokerId]
 
     public init(
         id: BrokerId, voters: [BrokerId], electionTicks: Int = 10, heartbeatTicks: Int = 1, preVote: Bool = true,
         checkQuorum: Bool = true, maxEntriesPerAppend: Int = 64, maxBytesPerAppend: Int = 1 << 20,
         maxInflightAppends: Int = 64,
-        leaderNoopPayload: @escaping @Sendable (LogPosition) -> [UInt8] = { _ in [] }
+        leaderNoopPayload: @escaping @Sendable (LogPosition) -> [UInt8] = { _ in [] },
+        configurationPayload: @escaping @Sendable ([BrokerId], LogPosition) -> [UInt8] = { v, _ in VoterSet.encode(v) },
+        decodeVoters: @escaping @Sendable ([UInt8]) -> [BrokerId] = { VoterSet.decode($0) }
     ) {
         precondition(electionTicks > heartbeatTicks && heartbeatTicks > 0, "need 0 < heartbeatTicks < electionTicks")
         self.id = id
@@ -158,6 +164,8 @@ public struct RaftConfig: Sendable {
         self.maxBytesPerAppend = max(1, maxBytesPerAppend)
         self.maxInflightAppends = max(1, maxInflightAppends)
         self.leaderNoopPayload = leaderNoopPayload
+        self.configurationPayload = configurationPayload
+        self.decodeVoters = decodeVoters
     }
 
 }

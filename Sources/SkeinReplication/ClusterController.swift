@@ -46,11 +46,16 @@ public final class ClusterController: @unchecked Sendable {
     public var isVoter: Bool { voters.contains(nodeId) }
     public var metadata: ClusterMetadata { state.withLockedValue { $0 } }
 
-    /// The controller leader as far as this node knows (nil while there is none).
+    /// The controller leader as far as this node knows (nil while there is none): a voter's own replica says; a
+    /// non-voter goes by the leader's announcements.
     public var leader: BrokerId? {
-        guard let s = engine.status(of: .controller), s.leader != .none else { return nil }
-        return s.leader
+        if let s = engine.status(of: .controller) { return s.leader == .none ? nil : s.leader }
+        return engine.leaderHint(.controller).map(\.leader)
     }
+
+    /// The controller id Metadata and DescribeCluster give clients: the leader, else this node. Any node takes
+    /// admin requests and forwards them to the leader (as KRaft brokers do), so a client never waits for one.
+    public var controllerIdForClients: BrokerId { leader ?? nodeId }
 
     /// Voters: replays the committed commands from disk, then joins the controller group. Others: starts polling.
     public func start(log: PartitionLog?, pollInterval: TimeAmount = .milliseconds(200)) async throws {

@@ -71,6 +71,9 @@ public enum MetadataCommand: Codable, Hashable, Sendable {
     /// Gossip's verdict on a registered node, as the controller leader records it: a dead node is left out of
     /// Metadata's brokers (and DescribeCluster's) and of new placements, and reported as an offline replica.
     case setNodeLiveness(id: Int32, alive: Bool)
+    /// Gives a partition a new replica set (re-replication off a dead node); the partition's leader then changes
+    /// its Raft voters one server at a time to match.
+    case reassignPartition(topic: String, partition: Int32, replicas: [Int32])
 
     public func encoded() -> [UInt8] {
         // Encoding a plain Codable enum cannot fail.
@@ -150,6 +153,14 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
             return nil
         case .setNodeLiveness(let id, _):
             return nodes[id] == nil ? MetadataError(.invalidRequest, "node \(id) is not registered") : nil
+        case .reassignPartition(let name, let partition, let replicas):
+            guard let topic = topics[name] else {
+                return MetadataError(.unknownTopicOrPartition, "Topic '\(name)' does not exist.")
+            }
+            guard partition >= 0, partition < topic.partitionCount else {
+                return MetadataError(.unknownTopicOrPartition, "Topic '\(name)' has no partition \(partition).")
+            }
+            return checkReplicas([replicas])
         }
     }
 
@@ -181,8 +192,37 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
         case .allocateProducerIds(let count): nextProducerId += count
         case .setNodeLiveness(let id, let alive):
             if alive { deadNodes.remove(id) } else { deadNodes.insert(id) }
+        case .reassignPartition(let name, let partition, let replicas):
+            topics[name]!.replicas[Int(partition)] = replicas
         }
         return nil
+    }
+
+    /// Moves replicas off `dead` (at most `limit` partitions): each replica of it is replaced, in its place in the
+    /// set, by the live node outside the set with the fewest replicas (on a rack the set does not use yet, when
+    /// racks are configured; then the lowest id). Partitions with no such node keep their set.
+    public func reassignments(off dead: Int32, limit: Int) -> [MetadataCommand] {
+        var load = replicaLoad.mapValues(\.replicas)
+        let live = liveNodes.filter { $0.id != dead }
+        var out: [MetadataCommand] = []
+        for topic in topics.values.sorted(by: { $0.name < $1.name }) {
+            for (p, set) in topic.replicas.enumerated() {
+                guard out.count < limit, let slot = set.firstIndex(of: dead) else { continue }
+                let racks = Set(set.compactMap { nodes[$0]?.rack })
+                let candidate = live.filter { !set.contains($0.id) }.min { a, b in
+                    let aRack = a.rack.map { racks.contains($0) } ?? false
+                    let bRack = b.rack.map { racks.contains($0) } ?? false
+                    return (aRack ? 1 : 0, load[a.id, default: 0], a.id) < (bRack ? 1 : 0, load[b.id, default: 0], b.id)
+                }
+                guard let candidate else { continue }
+                var replicas = set
+                replicas[slot] = candidate.id
+                load[candidate.id, default: 0] += 1
+                load[dead, default: 0] -= 1
+                out.append(.reassignPartition(topic: topic.name, partition: Int32(p), replicas: replicas))
+            }
+        }
+        return out
     }
 
     /// Notes that the controller log reached `offset` with an entry that is not a command (a leader's no-op).

@@ -50,6 +50,10 @@ public final class LocalReplicas: @unchecked Sendable {
             if let want = desired[group], want.topic.id == open.topicId {
                 let config = logConfig(want.topic.configs)
                 if open.log.config != config { open.log.config = config }
+                // A reassigned partition: its leader changes the Raft voters to the new replica set.
+                if let status = engine.status(of: group), Set(status.voters) != Set(want.voters) {
+                    engine.setTargetVoters(group, want.voters)
+                }
                 continue
             }
             remove(group, log: open.log)

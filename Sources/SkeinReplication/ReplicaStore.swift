@@ -24,6 +24,35 @@ public final class ReplicaStore {
     }
 
     private var statePath: String { directory + "/raft-state" }
+    private var votersPath: String { directory + "/raft-voters" }
+
+    /// The voter set as of the last committed configuration entry (or as the replica was created), nil when no
+    /// file was written yet. A restart starts from it: the metadata's replica set may be a change not yet made.
+    public func loadVoters() throws -> [BrokerId]? {
+        guard let text = try? String(contentsOfFile: votersPath, encoding: .utf8) else { return nil }
+        let ids = text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").map {
+            Int32($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard !ids.isEmpty, ids.allSatisfy({ $0 != nil }) else {
+            throw StorageError.corruptFile(path: votersPath, reason: "expected comma-separated node ids: '\(text)'")
+        }
+        return ids.map { BrokerId($0!) }.sorted()
+    }
+
+    /// Writes the voter set durably (temporary file, fsync, rename).
+    public func saveVoters(_ voters: [BrokerId]) throws {
+        let bytes = Array(voters.sorted().map { String($0.rawValue) }.joined(separator: ",").utf8) + [10]
+        let tmp = votersPath + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StorageError.io(operation: "open", path: tmp, errno: errno) }
+        defer { close(fd) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw StorageError.io(operation: "write", path: tmp, errno: errno) }
+        guard fsync(fd) == 0 else { throw StorageError.io(operation: "fsync", path: tmp, errno: errno) }
+        guard rename(tmp, votersPath) == 0 else {
+            throw StorageError.io(operation: "rename", path: votersPath, errno: errno)
+        }
+    }
 
     /// What a restarting replica starts from: the hard state, a log start at the last committed batch, and the
     /// batches after it (uncommitted as far as this replica knows, so few) as entries.
@@ -63,7 +92,7 @@ public final class ReplicaStore {
         }
         let entries = try batches(from: start.index + 1, through: logEnd - 1).map(Self.entry)
         hs.commit = max(commit, start.index)
-        return RaftPersistentState(hardState: hs, logStart: start, entries: entries)
+        return RaftPersistentState(hardState: hs, logStart: start, voters: try loadVoters(), entries: entries)
     }
 
     /// The batches covering `from` through `through`, read from disk.
@@ -77,11 +106,46 @@ public final class ReplicaStore {
 
     /// A record batch as a Raft entry.
     public static func entry(_ batch: RecordBatchView) -> LogEntry {
-        let isLeaderChange = batch.attributes.isControl && (try? batch.controlRecordType()) == .leaderChange
+        var kind = EntryKind.data
+        if batch.attributes.isControl {
+            switch try? batch.controlRecordType() {
+            case .leaderChange?: kind = .leaderNoop
+            case .unknown(Self.votersControlType)?: kind = .configuration
+            default: break
+            }
+        }
         return LogEntry(
-            index: batch.baseOffset, term: Int64(batch.partitionLeaderEpoch),
-            kind: isLeaderChange ? .leaderNoop : .data, payload: Array(batch.bytes.readableBytesView),
-            count: Int64(batch.lastOffsetDelta) + 1)
+            index: batch.baseOffset, term: Int64(batch.partitionLeaderEpoch), kind: kind,
+            payload: Array(batch.bytes.readableBytesView), count: Int64(batch.lastOffsetDelta) + 1)
+    }
+
+    /// The control record type of a voter-set change (a Raft configuration entry): outside Kafka's types (0-6),
+    /// so consumers skip it as the control record it is.
+    public static let votersControlType: Int16 = 0x5302
+
+    /// A configuration entry as a control batch: value = version (int16 0), count (int32), the node ids (int32).
+    public static func votersBatch(_ voters: [BrokerId], at position: LogPosition, timestamp: Int64) -> [UInt8] {
+        var value = ByteBuffer()
+        value.writeInteger(Int16(0))
+        value.writeInteger(Int32(voters.count))
+        for v in voters.sorted() { value.writeInteger(v.rawValue) }
+        // A one-record uncompressed control batch cannot fail to build.
+        let batch = try! RecordBatchBuilder.controlBatch(
+            type: .unknown(votersControlType), value: value, baseOffset: position.index,
+            partitionLeaderEpoch: Int32(truncatingIfNeeded: position.term), timestamp: timestamp)
+        return Array(batch.readableBytesView)
+    }
+
+    /// The voters a configuration entry's batch carries (empty when it is not one: Raft then sees no voters,
+    /// which cannot happen for entries this store wrote).
+    public static func voters(inBatch payload: [UInt8]) -> [BrokerId] {
+        guard let view = try? RecordBatchView(bytes: ByteBuffer(bytes: payload)),
+            (try? view.controlRecordType()) == .unknown(votersControlType),
+            var value = try? view.decodeRecords().first?.value,
+            value.readInteger(as: Int16.self) == 0, let count = value.readInteger(as: Int32.self),
+            count >= 0, Int(count) * 4 <= value.readableBytes
+        else { return [] }
+        return (0..<Int(count)).compactMap { _ in value.readInteger(as: Int32.self).map { BrokerId($0) } }.sorted()
     }
 
     /// The control batch a new leader writes at the start of its term (KRaft's LEADER_CHANGE type; consumers skip

@@ -103,6 +103,9 @@ public final class ReplicationEngine: @unchecked Sendable {
         var lastRole: RaftRole = .follower
         /// The replica that should lead when it is healthy (the first of the partition's replica set).
         var preferredLeader: BrokerId?
+        /// The voter set the cluster metadata wants (after a reassignment); the leader moves toward it one server
+        /// at a time. Nil: keep the voters as they are.
+        var targetVoters: [BrokerId]?
         init(group: GroupId, node: RaftNode, store: ReplicaStore) {
             self.group = group
             self.node = node
@@ -174,6 +177,8 @@ public final class ReplicationEngine: @unchecked Sendable {
         loop.submit {
             guard self.replicas[group] == nil else { return }
             let store = ReplicaStore(log: log)
+            // The voters it was created with, kept from now on: later the log's configuration entries decide.
+            if try store.loadVoters() == nil { try store.saveVoters(voters) }
             let state = try store.load()
             self.seed = self.seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             let clock = self.clock
@@ -182,7 +187,9 @@ public final class ReplicationEngine: @unchecked Sendable {
                 heartbeatTicks: self.settings.heartbeatTicks, maxEntriesPerAppend: self.settings.maxEntriesPerAppend,
                 maxBytesPerAppend: self.settings.maxBytesPerAppend,
                 maxInflightAppends: self.settings.maxInflightAppends,
-                leaderNoopPayload: { ReplicaStore.leaderChangeBatch(at: $0, timestamp: clock.nowMillis) })
+                leaderNoopPayload: { ReplicaStore.leaderChangeBatch(at: $0, timestamp: clock.nowMillis) },
+                configurationPayload: { ReplicaStore.votersBatch($0, at: $1, timestamp: clock.nowMillis) },
+                decodeVoters: { ReplicaStore.voters(inBatch: $0) })
             let node = RaftNode(
                 config: config, state: state,
                 random: SeededRandom(seed: self.seed ^ UInt64(bitPattern: Int64(group.hashValue))),
@@ -193,6 +200,7 @@ public final class ReplicationEngine: @unchecked Sendable {
             // A group of one elects itself at once.
             if voters == [self.nodeId] { replica.node.startElection() }
             self.process(replica)
+            self.publish(replica)
             self.flush()
         }
     }
@@ -379,6 +387,60 @@ public final class ReplicationEngine: @unchecked Sendable {
         return offset
     }
 
+    /// A committed configuration entry (or a snapshot's voters after a catch-up) becomes the voter set a restart
+    /// starts from.
+    private func saveCommittedVoters(_ r: Replica, _ ready: Ready) {
+        var voters = ready.snapshot?.voters
+        if let last = ready.committedEntries.last(where: { $0.kind == .configuration }) {
+            voters = ReplicaStore.voters(inBatch: last.payload)
+        }
+        guard let voters, !voters.isEmpty else { return }
+        do {
+            try r.store.saveVoters(voters)
+        } catch {
+            logger.error("cannot save the voters", metadata: ["group": "\(r.group)", "error": "\(error)"])
+        }
+    }
+
+    /// The cluster metadata's replica set for `group`: its leader changes the Raft voters to match, one server at
+    /// a time, removals first (a dead replica out before a new one in keeps every step committable by the live
+    /// ones).
+    public func setTargetVoters(_ group: GroupId, _ voters: [BrokerId]) {
+        loop.execute {
+            guard let r = self.replicas[group] else { return }
+            r.targetVoters = voters.sorted()
+            r.preferredLeader = voters.first
+            self.moveTowardTargetVoters(r)
+            self.flush()
+        }
+    }
+
+    private func moveTowardTargetVoters(_ r: Replica) {
+        guard let target = r.targetVoters, r.node.role == .leader, !r.catchingUp else { return }
+        let current = Set(r.node.voters)
+        guard current != Set(target), !target.isEmpty else { return }
+        let change: ConfigChange
+        if let gone = current.subtracting(target).sorted().first(where: { $0 != nodeId })
+            ?? current.subtracting(target).sorted().first
+        {
+            // Keep a majority of the target able to commit: never shrink below one replica.
+            guard current.count > 1 else { return }
+            change = .removeVoter(gone)
+        } else if let new = Set(target).subtracting(current).sorted().first {
+            change = .addVoter(new)
+        } else {
+            return
+        }
+        switch r.node.proposeConfigChange(change) {
+        case .success(let position):
+            logger.info(
+                "changing voters", metadata: ["group": "\(r.group)", "change": "\(change)", "at": "\(position)"])
+            process(r)
+        case .failure:
+            break  // one change at a time: the next try comes with the next sweep
+        }
+    }
+
     private func applyLogStartMoves(_ r: Replica, _ entries: [LogEntry]) {
         for e in entries where e.kind == .data {
             guard let offset = Self.logStartMove(in: e.payload) else { continue }
@@ -508,6 +570,10 @@ public final class ReplicationEngine: @unchecked Sendable {
             reachable.withLockedValue { $0 = live }
         }
         if ticks % settings.balanceTicks == 0 { balanceLeaderships() }
+        if ticks % 10 == 5 {
+            for r in replicas.values where r.targetVoters != nil && r.node.role == .leader { moveTowardTargetVoters(r) }
+            flush()
+        }
         // The commit index on disk is a hint for restarts (what to replay); refresh it now and then.
         if ticks % 100 == 0 {
             for r in replicas.values { try? r.store.saveCommit() }
@@ -543,6 +609,7 @@ public final class ReplicationEngine: @unchecked Sendable {
             handler(ready.committedEntries)
         }
         applyLogStartMoves(r, ready.committedEntries)
+        saveCommittedVoters(r, ready)
         r.node.advance(ready)
         r.durableCommit = r.node.commitIndex
         // The controller replays its log up to the saved commit on restart: keep that current (its commits are

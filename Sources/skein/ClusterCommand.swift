@@ -245,6 +245,7 @@ struct LocalCluster: Codable {
                 rpc_host = "127.0.0.1"
                 rpc_port = \(rpcPort(id))
                 controller_voters = [\(controllerVoters.map(String.init).joined(separator: ", "))]
+                dead_node_grace_ms = 30000
 
                 [gossip]
                 host = "127.0.0.1"

@@ -1,3 +1,4 @@
+import Foundation
 import SkeinNode
 import Testing
 
@@ -133,5 +134,29 @@ import Testing
         } throws: { error in
             (error as? NodeConfigError)?.key == key
         }
+    }
+}
+
+/// Every config this repository ships parses (cluster-configs/ and docker/).
+@Suite struct ShippedConfigTests {
+    @Test func everyShippedConfigParses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var checked = 0
+        for folder in ["cluster-configs", "docker"] {
+            let base = root.appendingPathComponent(folder)
+            guard let walker = FileManager.default.enumerator(atPath: base.path) else { continue }
+            for case let path as String in walker where path.hasSuffix(".toml") {
+                let file = base.appendingPathComponent(path).path
+                do {
+                    let config = try NodeConfig.load(path: file)
+                    if config.cluster != nil { #expect(config.tls != nil, "\(path)") }
+                    checked += 1
+                } catch {
+                    Issue.record("\(folder)/\(path): \(error)")
+                }
+            }
+        }
+        #expect(checked >= 12)
     }
 }

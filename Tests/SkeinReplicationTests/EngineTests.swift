@@ -96,7 +96,7 @@ final class EngineCluster: @unchecked Sendable {
         self.settings.tickInterval = .milliseconds(10)
     }
 
-    func start(_ id: BrokerId) async throws {
+    func start(_ id: BrokerId, voters: [BrokerId]? = nil) async throws {
         let log = try PartitionLog(directory: "\(root)/n\(id)/t-0", clock: WallClock())
         var logger = Logger(label: "engine-\(id)")
         logger.logLevel = .warning
@@ -104,7 +104,7 @@ final class EngineCluster: @unchecked Sendable {
             nodeId: id, loop: loops.next(), transport: network.transport(for: id), settings: settings,
             clock: WallClock(), seed: UInt64(id.rawValue), logger: logger)
         network.register(engine)
-        try await engine.addGroup(group, voters: ids, log: log).get()
+        try await engine.addGroup(group, voters: voters ?? ids, log: log).get()
         engine.start()
         engines[id] = engine
         logs[id] = log
@@ -294,6 +294,44 @@ struct EngineTests {
             #expect(c.logs[id]!.logStartOffset == 32)
             #expect(try c.dataBatches(id).map { $0.1[0] } == Array(15...20))
         }
+        try await c.shutdown()
+    }
+
+    @Test("reassignment: a dead replica is replaced one server at a time, the new one catches up, voters survive restarts")
+    func replaceADeadReplica() async throws {
+        let c = EngineCluster()
+        for id in c.ids { try await c.start(id) }
+        for i in 0..<30 { _ = try await c.appendCommitted(try batch(2, value: UInt8(i))) }
+        let victim: BrokerId = try await c.leader() == 3 ? 2 : 3
+        try await c.kill(victim)
+        let target = ([1, 2, 3, 4] as [BrokerId]).filter { $0 != victim }
+        // The new replica starts from the metadata's set; every replica is told the target.
+        try await c.start(4, voters: target)
+        for e in c.engines.values { e.setTargetVoters(c.group, target) }
+        let changed = try await eventually(.seconds(30)) {
+            c.engines.values.allSatisfy { Set($0.status(of: c.group)?.voters ?? []) == Set(target) }
+        }
+        #expect(changed, "voters: \(c.engines.mapValues { $0.status(of: c.group)?.voters ?? [] })")
+        for i in 30..<40 { _ = try await c.appendCommitted(try batch(2, value: UInt8(i))) }
+        let leader = try await c.leader()
+        #expect(try await c.converge(to: c.logs[leader]!.logEndOffset, timeout: .seconds(30)))
+        let expected = try c.dataBatches(leader)
+        #expect(expected.count == 40)
+        #expect(try c.dataBatches(4).map(\.0) == expected.map(\.0))
+        #expect(try c.dataBatches(4).map(\.1) == expected.map(\.1))
+        // Control batches carry the change: consumers skip them, and every replica stores the same bytes.
+        #expect(try ReplicaStore(log: c.logs[4]!).loadVoters() == target.sorted())
+
+        // Restarted with a stale replica set (an old metadata view), a replica keeps the committed voters.
+        try await c.kill(4)
+        try await c.start(4, voters: [1, 2, 3])
+        #expect(Set(c.engines[4]!.status(of: c.group)?.voters ?? []) == Set(target))
+        // The dead replica comes back with its old voters and an old log: the group goes on without it.
+        try await c.start(victim)
+        for i in 40..<45 { _ = try await c.appendCommitted(try batch(1, value: UInt8(i))) }
+        let now = try await c.leader()
+        #expect(now != victim)
+        #expect(Set(c.engines[now]!.status(of: c.group)?.voters ?? []) == Set(target))
         try await c.shutdown()
     }
 

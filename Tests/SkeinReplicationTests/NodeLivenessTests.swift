@@ -34,6 +34,37 @@ import Testing
         #expect(m.appliedOffset == 6 && m.deadNodes.isEmpty)
     }
 
+    @Test func replicasOfADeadNodeMoveToTheLeastLoadedLiveNodes() throws {
+        var m = ClusterMetadata()
+        for (i, id) in [1, 2, 3, 4, 5].enumerated() {
+            m.apply(.registerNode(node(Int32(id), rack: id <= 3 ? "a" : "b")), at: Int64(i))
+        }
+        let sets: [[Int32]] = [[1, 2, 3], [2, 3, 1], [3, 1, 2], [1, 4, 5], [4, 5, 1]]
+        let topic = TopicMetadata(name: "t", id: KafkaUUID(mostSignificantBits: 1, leastSignificantBits: 1),
+            replicas: sets, configs: [:])
+        #expect(m.apply(.createTopic(topic), at: 10) == nil)
+        m.apply(.setNodeLiveness(id: 1, alive: false), at: 11)
+        let moves = m.reassignments(off: 1, limit: 100)
+        // Every partition with node 1 gets a replacement in node 1's place; partitions of racks a only prefer b.
+        #expect(moves.count == 5)
+        var after = m
+        for (i, c) in moves.enumerated() { #expect(after.apply(c, at: Int64(12 + i)) == nil) }
+        let replicas = after.topics["t"]!.replicas
+        #expect(replicas.allSatisfy { !$0.contains(1) && Set($0).count == 3 })
+        #expect(replicas[0][0] != 1 && [4, 5].contains(replicas[0][0]) && replicas[0][1...] == [2, 3])
+        // Partitions whose set already holds every other live node cannot move: {4,5,1} gets 2 or 3.
+        #expect([2, 3].contains(replicas[4][2]))
+        // Balanced: the five replicas spread over nodes 2-5, none taking more than two.
+        let counts = Dictionary(grouping: moves.compactMap { c -> Int32? in
+            if case .reassignPartition(_, let p, let r) = c { return r[sets[Int(p)].firstIndex(of: 1)!] }
+            return nil
+        }, by: { $0 }).mapValues(\.count)
+        #expect(counts.values.allSatisfy { $0 <= 2 })
+        // The limit holds; a node with nothing dead moves nothing.
+        #expect(m.reassignments(off: 1, limit: 2).count == 2)
+        #expect(m.reassignments(off: 9, limit: 100).isEmpty)
+    }
+
     @Test func livenessSurvivesTheCommandEncoding() throws {
         let c = MetadataCommand.setNodeLiveness(id: 7, alive: false)
         #expect(try MetadataCommand.decode(c.encoded()) == c)
