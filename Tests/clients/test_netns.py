@@ -44,6 +44,11 @@ def netns_unavailable() -> str:
     if r.returncode != 0:
         return f"cannot create a network namespace: {r.stderr.strip()}"
     sh("ip", "netns", "del", name, check=False)
+    for kind in (["type", "bridge"], ["type", "veth", "peer", "name", name + "p"]):
+        r = sh("ip", "link", "add", name, *kind, check=False)
+        sh("ip", "link", "del", name, check=False)
+        if r.returncode != 0:
+            return f"cannot create a {kind[1]} link: {r.stderr.strip()}"
     return ""
 
 
