@@ -116,7 +116,10 @@ final class ClusterServices: Sendable {
             id: BrokerId(config.nodeId), advertisedAddress: "\(g.advertisedHost):\(g.port)",
             // A wall-clock reading: a restarted node's incarnation beats everything said about the previous one.
             incarnation: UInt64(Date().timeIntervalSince1970 * 1000),
-            metadata: GossipMetadata.encode(registration), settings: settings,
+            metadata: gossipMetadata.withLockedValue { m in
+                m = GossipMetadata.encode(registration)
+                return m
+            }, settings: settings,
             keyring: try GossipKeyring(base64Keys: g.keys), loop: group.next(),
             seed: UInt64.random(in: 0...UInt64.max), logger: logger)
         node.onChange { [weak self] member, _, status in self?.gossipChanged(member, status) }
@@ -131,6 +134,17 @@ final class ClusterServices: Sendable {
         }
         livenessTask.withLockedValue { $0 = task }
     }
+
+    /// Adds the HTTP address (metrics, `/v1/cluster`, later the Schema Registry) to what gossip says of this node.
+    func advertiseHTTP(host: String, port: Int) {
+        guard let gossip else { return }
+        let metadata = gossipMetadata.withLockedValue { m -> [String: String] in
+            m["http"] = "\(host):\(port)"
+            return m
+        }
+        gossip.updateMetadata(metadata)
+    }
+    private let gossipMetadata = NIOLockedValueBox([String: String]())
 
     /// A member seen alive brings its RPC address; it becomes a peer of the engine.
     private func gossipChanged(_ member: SWIMMember, _ status: SWIMMemberStatus) {

@@ -93,6 +93,12 @@ public final class Node: Sendable {
                     host: config.httpHost, port: config.httpPort, group: group, broker: broker,
                     clusterStatus: { [weak cluster] in cluster?.statusJSON() })
                 logger.info("HTTP up", metadata: ["address": "\(http?.channel.localAddress.map { "\($0)" } ?? "?")"])
+                if let port = http?.channel.localAddress?.port {
+                    let host =
+                        config.httpHost == "0.0.0.0"
+                        ? (config.cluster?.rpcAdvertisedHost ?? "127.0.0.1") : config.httpHost
+                    cluster?.advertiseHTTP(host: host, port: port)
+                }
             }
             // Kafka checks retention every 5 minutes (log.retention.check.interval.ms).
             let retention = group.next().scheduleRepeatedTask(initialDelay: .seconds(30), delay: .minutes(5)) { _ in

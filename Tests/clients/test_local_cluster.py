@@ -169,6 +169,10 @@ def test_a_node_with_another_gossip_key_never_joins(local_cluster):
         assert intruder.poll() is None, (directory / "node-4.log").read_text()[-2000:]
         view = http_json(base + 301, "/v1/cluster")
         assert sorted(m["id"] for m in view["members"]) == [1, 2, 3], view
+        # What gossip says of each member: its Kafka listeners, RPC and HTTP addresses, version.
+        for m in view["members"]:
+            assert {"kafka", "rpc", "http", "version"} <= set(m["metadata"]), m
+            assert m["metadata"]["http"] == f"127.0.0.1:{base + 300 + m['id']}", m
         md = json.loads(kcat("-b", f"127.0.0.1:{base + 1}", "-L", "-J"))
         assert sorted(b["id"] for b in md["brokers"]) == [1, 2, 3]
         # The intruder itself knows nobody: its own view is itself alone.
