@@ -62,6 +62,9 @@ public final class GossipNode: @unchecked Sendable {
     public func bind(host: String, port: Int, tickInterval: TimeAmount = .milliseconds(50)) async throws {
         let channel = try await DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // NIO reads datagrams into 2 KiB buffers by default, which would cut a join reply (up to
+            // maxJoinReplyBytes) short; UDP's own limit is just under 64 KiB.
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Inbound(node: self))
