@@ -65,8 +65,9 @@ public enum SWIMCodec {
         let target = BrokerId(try r.i32())
         let optionalTarget = target == .none ? nil : target
         let targetAddress = kind == 2 ? try r.string() : ""
-        // Every gossip entry takes at least 7 bytes: bounds the count before anything is allocated.
-        let count = try r.count(minimumBytesEach: 7)
+        // Every gossip entry takes at least 6 bytes (a leave: tag, id, a one-byte incarnation): bounds the count
+        // before anything is allocated.
+        let count = try r.count(minimumBytesEach: 6)
         var gossip: [SWIMGossip] = []
         gossip.reserveCapacity(count)
         for _ in 0..<count { gossip.append(try decodeGossip(&r)) }
