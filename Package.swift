@@ -78,6 +78,7 @@ let package = Package(
                 .product(name: "NIOTLS", package: "swift-nio"),
             ],
             exclude: ["README.md"]),
+        .target(name: "SkeinGroups", dependencies: ["SkeinModel"], exclude: ["README.md"]),
         .target(
             name: "SkeinSchemas", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"]),
@@ -149,6 +150,7 @@ let package = Package(
         .testTarget(name: "SkeinRaftTests", dependencies: ["SkeinRaft", "SkeinSimulation", "SkeinModel"]),
         .testTarget(name: "SkeinTransactionsTests", dependencies: ["SkeinTransactions", "SkeinModel"]),
         .testTarget(name: "SkeinSchemasTests", dependencies: ["SkeinSchemas"]),
+        .testTarget(name: "SkeinGroupsTests", dependencies: ["SkeinGroups", "SkeinModel"]),
         .testTarget(
             name: "SkeinGossipTests",
             dependencies: ["SkeinGossip", "SkeinGossipSimulation", "SkeinGossipTransport", "SkeinModel", nioPosix, logging]
