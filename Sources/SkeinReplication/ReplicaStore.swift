@@ -42,16 +42,20 @@ public final class ReplicaStore {
     /// Writes the voter set durably (temporary file, fsync, rename).
     public func saveVoters(_ voters: [BrokerId]) throws {
         let bytes = Array(voters.sorted().map { String($0.rawValue) }.joined(separator: ",").utf8) + [10]
-        let tmp = votersPath + ".tmp"
+        try Self.replaceFile(votersPath, with: bytes, sync: true)
+    }
+
+    /// Writes `bytes` to a temporary file, fsyncs it when `sync`, then renames it over `path`: a crash leaves the
+    /// old file or the new one, never a torn one.
+    private static func replaceFile(_ path: String, with bytes: [UInt8], sync: Bool) throws {
+        let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StorageError.io(operation: "open", path: tmp, errno: errno) }
         defer { close(fd) }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else { throw StorageError.io(operation: "write", path: tmp, errno: errno) }
-        guard fsync(fd) == 0 else { throw StorageError.io(operation: "fsync", path: tmp, errno: errno) }
-        guard rename(tmp, votersPath) == 0 else {
-            throw StorageError.io(operation: "rename", path: votersPath, errno: errno)
-        }
+        guard !sync || fsync(fd) == 0 else { throw StorageError.io(operation: "fsync", path: tmp, errno: errno) }
+        guard rename(tmp, path) == 0 else { throw StorageError.io(operation: "rename", path: path, errno: errno) }
     }
 
     /// What a restarting replica starts from: the hard state, a log start at the last committed batch, and the
@@ -197,18 +201,8 @@ public final class ReplicaStore {
         for shift in stride(from: 56, through: 0, by: -8) {
             bytes.append(UInt8(truncatingIfNeeded: hs.commit >> Int64(shift)))
         }
-        // Written to a temporary file, then renamed over the old one; a new term or vote is fsynced first, so that
-        // it survives power loss too.
-        let tmp = statePath + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StorageError.io(operation: "open", path: tmp, errno: errno) }
-        defer { close(fd) }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw StorageError.io(operation: "write", path: tmp, errno: errno) }
-        guard !sync || fsync(fd) == 0 else { throw StorageError.io(operation: "fsync", path: tmp, errno: errno) }
-        guard rename(tmp, statePath) == 0 else {
-            throw StorageError.io(operation: "rename", path: statePath, errno: errno)
-        }
+        // A new term or vote is fsynced before the rename, so that it survives power loss too.
+        try Self.replaceFile(statePath, with: bytes, sync: sync)
         saved = hs
     }
 }
