@@ -103,8 +103,8 @@ let package = Package(
         .target(
             name: "SkeinBroker",
             dependencies: [
-                "SkeinModel", "KafkaWire", "KafkaRecords", "SkeinStorage", "SkeinTransport", "SkeinReplication", nioCore,
-                logging,
+                "SkeinModel", "KafkaWire", "KafkaRecords", "SkeinStorage", "SkeinTransport", "SkeinReplication",
+                "SkeinGroups", nioCore, nioPosix, logging,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             exclude: ["README.md"]
@@ -121,7 +121,7 @@ let package = Package(
             name: "SkeinNode",
             dependencies: [
                 "SkeinBroker", "SkeinTransport", "SkeinModel", "SkeinTLS", "SkeinRPC", "SkeinReplication", "SkeinStorage",
-                "SkeinGossip", "SkeinGossipTransport", nioCore, nioPosix, logging, nioSSL,
+                "SkeinGroups", "SkeinGossip", "SkeinGossipTransport", nioCore, nioPosix, logging, nioSSL,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

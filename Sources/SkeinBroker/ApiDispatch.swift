@@ -24,6 +24,19 @@ enum ServedVersions {
         .createPartitions: 0...3,
         .deleteRecords: 0...2,
         .initProducerId: 0...5,
+        .findCoordinator: 1...5,
+        .joinGroup: 2...9,
+        .syncGroup: 0...5,
+        .heartbeat: 0...4,
+        .leaveGroup: 0...5,
+        .offsetCommit: 2...9,
+        .offsetFetch: 1...9,
+        .offsetDelete: 0...0,
+        .describeGroups: 0...5,
+        .listGroups: 0...5,
+        .deleteGroups: 1...2,
+        // v1 (KIP-1082: the client picks its member id) is what librdkafka 2.1x requires for group.protocol=consumer.
+        .consumerGroupHeartbeat: 0...1,
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? { table[key] }
@@ -145,6 +158,11 @@ extension Broker {
             default:
                 break
             }
+        }
+        if let groupResult = dispatchGroupRequest(
+            body, version: version, header: header, connection: connection, eventLoop: eventLoop)
+        {
+            return groupResult
         }
         switch body {
         case is ApiVersionsRequest:

@@ -27,6 +27,8 @@ public final class Broker: KafkaRequestHandling, Sendable {
     /// Cluster mode: metadata from the controller, partitions served by their Raft leaders.
     let cluster: ClusterContext?
     let producerIds: ProducerIdPool
+    /// The group coordinators of the `__consumer_offsets` partitions this node leads.
+    let groups: GroupService
 
     public init(
         config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock(),
@@ -38,7 +40,14 @@ public final class Broker: KafkaRequestHandling, Sendable {
         self.configBox = NIOLockedValueBox(config)
         self.logger = logger
         self.clock = clock
-        self.topics = try TopicRegistry(dataDirectory: config.dataDirectory, clock: clock, logger: logger)
+        let topics = try TopicRegistry(dataDirectory: config.dataDirectory, clock: clock, logger: logger)
+        self.topics = topics
+        let backend: any CoordinatorLogBackend =
+            cluster.map { ReplicatedCoordinatorLog(cluster: $0) } ?? LocalCoordinatorLog(topics: topics)
+        self.groups = GroupService(
+            backend: backend, config: config.groupCoordinator, clock: clock,
+            logger: logger)
+        groups.start()
     }
 
     var zeroCopyFetch: Bool { config.zeroCopyFetch }
@@ -62,6 +71,7 @@ public final class Broker: KafkaRequestHandling, Sendable {
     public func notifyDataAvailable() { fetchWaiters.notifyAppended() }
 
     public func shutdown() {
+        groups.stop()
         topics.closeAll()
     }
 }

@@ -1,3 +1,4 @@
+import SkeinGroups
 import SkeinModel
 
 /// What a node needs to serve Kafka clients. Built from the node's TOML file by the `skein` command.
@@ -24,6 +25,12 @@ public struct BrokerConfig: Sendable {
     public var fetchMaxBytes: Int32
     /// Send fetched batches from the segment files with sendfile where the connection allows it.
     public var zeroCopyFetch: Bool
+    /// Kafka's `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, fixed when it is created.
+    public var offsetsTopicPartitions: Int32 = 16
+    /// Kafka's `offsets.topic.replication.factor` (capped by the live node count when the topic is created).
+    public var offsetsTopicReplicationFactor: Int16 = 3
+    /// The group coordinator's settings (session timeout bounds, initial rebalance delay, retention...).
+    public var groupCoordinator = GroupCoordinatorConfig()
 
     public init(
         nodeId: BrokerId = 0, clusterId: String = "skein-local", dataDirectory: String,

@@ -115,7 +115,7 @@ extension Broker {
             }
             response.topics.append(
                 .init(
-                    errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false, partitions: partitions,
+                    errorCode: 0, name: topic.name, topicId: topic.id, isInternal: topic.name == consumerOffsetsTopic, partitions: partitions,
                     topicAuthorizedOperations: request.includeTopicAuthorizedOperations
                         ? Self.allTopicOperations : Int32.min))
         }

@@ -42,7 +42,7 @@ extension Broker {
         response.topics =
             requested.map { topic in
                 MetadataResponse.MetadataResponseTopic(
-                    errorCode: 0, name: topic.name, topicId: topic.id, isInternal: false,
+                    errorCode: 0, name: topic.name, topicId: topic.id, isInternal: topic.name == consumerOffsetsTopic,
                     partitions: topic.partitions.indices.map { p in
                         .init(
                             errorCode: 0, partitionIndex: Int32(p), leaderId: config.nodeId, leaderEpoch: 0,

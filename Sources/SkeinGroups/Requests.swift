@@ -286,6 +286,17 @@ public struct OffsetFetchResponse: Hashable, Sendable {
         public var committedLeaderEpoch: Int32
         public var metadata: String?
         public var errorCode: GroupErrorCode
+
+        public init(
+            topicPartition: TopicPartition, committedOffset: Int64, committedLeaderEpoch: Int32,
+            metadata: String? = nil, errorCode: GroupErrorCode
+        ) {
+            self.topicPartition = topicPartition
+            self.committedOffset = committedOffset
+            self.committedLeaderEpoch = committedLeaderEpoch
+            self.metadata = metadata
+            self.errorCode = errorCode
+        }
     }
     public var errorCode: GroupErrorCode
     public var partitions: [Partition]

@@ -1,6 +1,7 @@
 import Foundation
 import SkeinBroker
 import SkeinGossipTransport
+import SkeinGroups
 import SkeinModel
 import SkeinTLS
 import TOMLKit
@@ -62,6 +63,16 @@ public enum ListenerSecurityProtocol: String, Sendable, Equatable, CaseIterable 
 /// [topics]
 /// auto_create = false
 /// default_partitions = 1
+///
+/// [groups]                            # the group coordinator (Kafka's names and defaults)
+/// initial_rebalance_delay_ms = 3000   # group.initial.rebalance.delay.ms
+/// min_session_timeout_ms = 6000       # group.min.session.timeout.ms
+/// max_session_timeout_ms = 1800000    # group.max.session.timeout.ms
+/// offsets_topic_partitions = 16       # offsets.topic.num.partitions (fixed once __consumer_offsets exists)
+/// offsets_topic_replication_factor = 3
+/// offsets_retention_minutes = 10080
+/// consumer_session_timeout_ms = 45000 # KIP-848 group.consumer.session.timeout.ms
+/// consumer_heartbeat_interval_ms = 5000
 /// ```
 public struct NodeConfig: Sendable, Equatable {
     public var nodeId: Int32
@@ -79,6 +90,10 @@ public struct NodeConfig: Sendable, Equatable {
     public var messageMaxBytes: Int32
     public var maxRequestBytes: Int
     public var idleTimeoutMs: Int64
+    /// `[groups]`: the group coordinator's settings.
+    public var groups = GroupCoordinatorConfig()
+    public var offsetsTopicPartitions: Int32 = 16
+    public var offsetsTopicReplicationFactor: Int16 = 3
     /// Cluster mode (`[cluster]`): replication with the listed peers over mutual TLS; nil for a single node.
     public var cluster: ClusterConfig?
     /// Gossip membership (`[gossip]`, cluster mode only): peers found from seeds instead of (or besides) a list.
@@ -86,7 +101,7 @@ public struct NodeConfig: Sendable, Equatable {
 
     static let topLevelKeys: Set<String> = [
         "node_id", "cluster_id", "data_dir", "rack", "listeners", "tls", "http", "topics", "limits", "cluster",
-        "gossip",
+        "gossip", "groups",
     ]
 
     /// `baseDirectory` (the config file's directory) anchors relative paths in `[tls]`.
@@ -197,6 +212,37 @@ public struct NodeConfig: Sendable, Equatable {
         idleTimeoutMs = Int64(
             try limits.flatMap { try Self.int($0, "idle_timeout_ms", range: 1000...Int(Int32.max), prefix: "limits.") }
                 ?? 600_000)
+
+        if let g = try Self.table(root, "groups") {
+            try Self.checkKeys(
+                g,
+                allowed: [
+                    "initial_rebalance_delay_ms", "min_session_timeout_ms", "max_session_timeout_ms",
+                    "offsets_topic_partitions", "offsets_topic_replication_factor", "offsets_retention_minutes",
+                    "consumer_session_timeout_ms", "consumer_heartbeat_interval_ms",
+                ], prefix: "groups.")
+            func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+                try Self.int(g, key, range: range, prefix: "groups.")
+            }
+            if let v = try int("initial_rebalance_delay_ms", 0...300_000) { groups.groupInitialRebalanceDelayMs = Int32(v) }
+            if let v = try int("min_session_timeout_ms", 1...Int(Int32.max)) { groups.groupMinSessionTimeoutMs = Int32(v) }
+            if let v = try int("max_session_timeout_ms", 1...Int(Int32.max)) { groups.groupMaxSessionTimeoutMs = Int32(v) }
+            if groups.groupMinSessionTimeoutMs > groups.groupMaxSessionTimeoutMs {
+                throw NodeConfigError(
+                    key: "groups.min_session_timeout_ms", message: "must not exceed groups.max_session_timeout_ms")
+            }
+            if let v = try int("offsets_topic_partitions", 1...1000) { offsetsTopicPartitions = Int32(v) }
+            if let v = try int("offsets_topic_replication_factor", 1...7) { offsetsTopicReplicationFactor = Int16(v) }
+            if let v = try int("offsets_retention_minutes", 1...52_560_000) {
+                groups.offsetsRetentionMs = Int64(v) * 60_000
+            }
+            if let v = try int("consumer_session_timeout_ms", 1000...Int(Int32.max)) {
+                groups.consumerGroupSessionTimeoutMs = Int32(v)
+            }
+            if let v = try int("consumer_heartbeat_interval_ms", 100...Int(Int32.max)) {
+                groups.consumerGroupHeartbeatIntervalMs = Int32(v)
+            }
+        }
     }
 
     public static func load(path: String) throws -> NodeConfig {
@@ -211,7 +257,7 @@ public struct NodeConfig: Sendable, Equatable {
     /// The broker's view of this config.
     public var brokerConfig: BrokerConfig {
         let first = listeners[0]
-        return BrokerConfig(
+        var config = BrokerConfig(
             nodeId: BrokerId(nodeId), clusterId: clusterId, dataDirectory: dataDirectory,
             advertisedHost: first.advertisedHost,
             advertisedPort: Int32(first.advertisedPort), rack: rack, autoCreateTopics: autoCreateTopics,
@@ -219,6 +265,10 @@ public struct NodeConfig: Sendable, Equatable {
             advertisedListeners: Dictionary(
                 listeners.map { ($0.name, AdvertisedAddress(host: $0.advertisedHost, port: Int32($0.advertisedPort))) },
                 uniquingKeysWith: { first, _ in first }))
+        config.groupCoordinator = groups
+        config.offsetsTopicPartitions = offsetsTopicPartitions
+        config.offsetsTopicReplicationFactor = offsetsTopicReplicationFactor
+        return config
     }
 
     // MARK: listeners' security and [tls]

@@ -1,0 +1,541 @@
+import KafkaWire
+import NIOCore
+import SkeinGroups
+import SkeinModel
+import SkeinReplication
+import SkeinStorage
+import SkeinTransport
+
+/// The group APIs: FindCoordinator, the classic protocol, offsets, group administration and KIP-848's
+/// ConsumerGroupHeartbeat. Each request is translated to `SkeinGroups` terms, sent to the coordinator of the
+/// `__consumer_offsets` partition its group hashes to (`GroupService`), and the answer translated back.
+/// The wire types and the coordinator's share names, so both are always written with their module.
+extension Broker {
+    /// DescribeGroups' authorized operations of a group when asked for: READ, DELETE, DESCRIBE.
+    static let allGroupOperations: Int32 = (1 << 3) | (1 << 6) | (1 << 8)
+
+    func dispatchGroupRequest(
+        _ body: any KafkaRequest, version: Int16, header: RequestHeader, connection: KafkaConnectionInfo,
+        eventLoop: any EventLoop
+    ) -> EventLoopFuture<HandlerResult>? {
+        let clientId = header.clientId ?? ""
+        let clientHost = "/" + (connection.remoteAddress?.ipAddress ?? "127.0.0.1")
+        let future: EventLoopFuture<any KafkaResponse>
+        switch body {
+        case let r as KafkaWire.FindCoordinatorRequest:
+            future = eventLoop.makeFutureWithTask {
+                await self.handleFindCoordinator(r, version: version, listenerName: connection.listenerName)
+            }
+        case let r as KafkaWire.JoinGroupRequest:
+            future = joinGroup(r, version: version, clientId: clientId, clientHost: clientHost).map { $0 }
+        case let r as KafkaWire.SyncGroupRequest:
+            future = syncGroup(r).map { $0 }
+        case let r as KafkaWire.HeartbeatRequest:
+            future = heartbeat(r).map { $0 }
+        case let r as KafkaWire.LeaveGroupRequest:
+            future = leaveGroup(r, version: version).map { $0 }
+        case let r as KafkaWire.OffsetCommitRequest:
+            future = offsetCommit(r, version: version).map { $0 }
+        case let r as KafkaWire.OffsetFetchRequest:
+            future = offsetFetch(r, version: version).map { $0 }
+        case let r as KafkaWire.OffsetDeleteRequest:
+            future = offsetDelete(r).map { $0 }
+        case let r as KafkaWire.DescribeGroupsRequest:
+            future = describeGroups(r).map { $0 }
+        case let r as KafkaWire.ListGroupsRequest:
+            future = listGroups(r).map { $0 }
+        case let r as KafkaWire.DeleteGroupsRequest:
+            future = deleteGroups(r).map { $0 }
+        case let r as KafkaWire.ConsumerGroupHeartbeatRequest:
+            future = consumerGroupHeartbeat(r, clientId: clientId, clientHost: clientHost).map { $0 }
+        default:
+            return nil
+        }
+        return future.hop(to: eventLoop).map { .response($0) }
+    }
+
+    // MARK: coordinator lookup
+
+    /// The number of `__consumer_offsets` partitions, creating the topic on first use as Kafka does (nil
+    /// while it is being created: the caller answers COORDINATOR_NOT_AVAILABLE and the client retries).
+    func offsetsTopicPartitions() async -> Int32? {
+        if let count = groups.partitionCount { return count }
+        let configs = ["cleanup.policy": "compact", "segment.bytes": "104857600"]
+        guard let cluster else {
+            _ = try? topics.create(
+                name: consumerOffsetsTopic, partitions: config.offsetsTopicPartitions, configs: configs,
+                validateOnly: false)
+            return groups.partitionCount
+        }
+        let metadata = cluster.controller.metadata
+        let nodes = metadata.liveNodes
+        let rf = max(1, min(Int(config.offsetsTopicReplicationFactor), nodes.count))
+        guard
+            let replicas = try? ReplicaPlacement.assign(
+                partitions: Int(config.offsetsTopicPartitions), replicationFactor: rf, nodes: nodes,
+                load: metadata.replicaLoad)
+        else { return nil }
+        var generator = SystemRandomNumberGenerator()
+        let topic = TopicMetadata(
+            name: consumerOffsetsTopic, id: KafkaUUID.random(using: &generator), replicas: replicas, configs: configs)
+        if metadata.check(.createTopic(topic)) == nil {
+            do {
+                try await cluster.controller.submit(.createTopic(topic))
+            } catch {
+                logger.info("creating \(consumerOffsetsTopic) failed", metadata: ["error": "\(error)"])
+            }
+        }
+        return nil
+    }
+
+    func handleFindCoordinator(_ request: KafkaWire.FindCoordinatorRequest, version: Int16, listenerName: String)
+        async -> KafkaWire.FindCoordinatorResponse
+    {
+        let keys = version >= 4 ? request.coordinatorKeys : [request.key]
+        var found: [KafkaWire.FindCoordinatorResponse.Coordinator] = []
+        for key in keys {
+            var c = KafkaWire.FindCoordinatorResponse.Coordinator(key: key, nodeId: .none, host: "", port: -1)
+            func fail(_ code: KafkaErrorCode, _ message: String) {
+                c.errorCode = code.rawValue
+                c.errorMessage = message
+            }
+            switch request.keyType {
+            case 0:
+                if key.isEmpty {
+                    fail(.invalidRequest, "The group id must not be empty.")
+                } else if let count = await offsetsTopicPartitions() {
+                    let p = coordinatorPartition(forGroup: key, partitionCount: count)
+                    if let (node, address) = coordinatorNode(partition: p, listenerName: listenerName) {
+                        c.nodeId = node
+                        c.host = address.host
+                        c.port = address.port
+                    } else {
+                        fail(.coordinatorNotAvailable, "The coordinator is not available.")
+                    }
+                } else {
+                    fail(.coordinatorNotAvailable, "The coordinator is not available.")
+                }
+            case 1:
+                fail(.coordinatorNotAvailable, "Transactions are not supported by this cluster yet.")
+            default:
+                fail(.invalidRequest, "Unknown coordinator key type \(request.keyType).")
+            }
+            found.append(c)
+        }
+        var response = KafkaWire.FindCoordinatorResponse()
+        if version >= 4 {
+            response.coordinators = found
+        } else if let c = found.first {
+            response.errorCode = c.errorCode
+            response.errorMessage = c.errorMessage
+            response.nodeId = c.nodeId
+            response.host = c.host
+            response.port = c.port
+        }
+        return response
+    }
+
+    /// The node leading `__consumer_offsets` partition `p`, with its address on `listenerName`.
+    func coordinatorNode(partition p: Int32, listenerName: String) -> (BrokerId, AdvertisedAddress)? {
+        guard let cluster else { return (config.nodeId, config.advertisedAddress(listenerName: listenerName)) }
+        guard let (leader, _, _) = leaderOf(GroupId(topic: consumerOffsetsTopic, partition: p)),
+            let endpoint = cluster.controller.metadata.nodes[leader.rawValue]?.endpoint(for: listenerName)
+        else { return nil }
+        return (leader, AdvertisedAddress(host: endpoint.host, port: endpoint.port))
+    }
+
+    /// Sends a request to its group's coordinator.
+    func submitGroup(_ groupId: String, _ request: GroupRequest) -> EventLoopFuture<GroupOutcome> {
+        guard let count = groups.partitionCount else {
+            return groups.loop.makeSucceededFuture(.error(.coordinatorNotAvailable))
+        }
+        return groups.submit(request, partition: coordinatorPartition(forGroup: groupId, partitionCount: count))
+    }
+
+    // MARK: classic protocol
+
+    func joinGroup(_ r: KafkaWire.JoinGroupRequest, version: Int16, clientId: String, clientHost: String)
+        -> EventLoopFuture<KafkaWire.JoinGroupResponse>
+    {
+        let request = SkeinGroups.JoinGroupRequest(
+            groupId: r.groupId, sessionTimeoutMs: r.sessionTimeoutMs,
+            rebalanceTimeoutMs: version >= 1 ? r.rebalanceTimeoutMs : -1, memberId: r.memberId,
+            groupInstanceId: r.groupInstanceId, protocolType: r.protocolType,
+            protocols: r.protocols.map { JoinGroupProtocol(name: $0.name, metadata: Array(buffer: $0.metadata)) },
+            reason: r.reason, clientId: clientId, clientHost: clientHost, apiVersion: version)
+        return submitGroup(r.groupId, .joinGroup(request)).map { outcome in
+            var response = KafkaWire.JoinGroupResponse(generationId: -1, memberId: r.memberId)
+            switch outcome {
+            case .error(let code):
+                response.errorCode = code.rawValue
+            case .response(.joinGroup(let j)):
+                response.errorCode = j.errorCode.rawValue
+                response.generationId = j.generationId
+                response.protocolType = j.protocolType
+                response.protocolName = j.protocolName
+                response.leader = j.leader
+                response.skipAssignment = j.skipAssignment
+                response.memberId = j.memberId
+                response.members = j.members.map {
+                    .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, metadata: ByteBuffer(bytes: $0.metadata))
+                }
+                // Before v7 the protocol name is not nullable.
+                if version < 7 && response.protocolName == nil { response.protocolName = "" }
+            case .response:
+                response.errorCode = KafkaErrorCode.unknownServerError.rawValue
+            }
+            return response
+        }
+    }
+
+    func syncGroup(_ r: KafkaWire.SyncGroupRequest) -> EventLoopFuture<KafkaWire.SyncGroupResponse> {
+        let request = SkeinGroups.SyncGroupRequest(
+            groupId: r.groupId, generationId: r.generationId, memberId: r.memberId, groupInstanceId: r.groupInstanceId,
+            protocolType: r.protocolType, protocolName: r.protocolName,
+            assignments: r.assignments.map { SyncGroupAssignment(memberId: $0.memberId, assignment: Array(buffer: $0.assignment)) })
+        return submitGroup(r.groupId, .syncGroup(request)).map { outcome in
+            var response = KafkaWire.SyncGroupResponse()
+            switch outcome {
+            case .error(let code): response.errorCode = code.rawValue
+            case .response(.syncGroup(let s)):
+                response.errorCode = s.errorCode.rawValue
+                response.protocolType = s.protocolType
+                response.protocolName = s.protocolName
+                response.assignment = ByteBuffer(bytes: s.assignment)
+            case .response: response.errorCode = KafkaErrorCode.unknownServerError.rawValue
+            }
+            return response
+        }
+    }
+
+    func heartbeat(_ r: KafkaWire.HeartbeatRequest) -> EventLoopFuture<KafkaWire.HeartbeatResponse> {
+        let request = SkeinGroups.HeartbeatRequest(
+            groupId: r.groupId, generationId: r.generationId, memberId: r.memberId, groupInstanceId: r.groupInstanceId)
+        return submitGroup(r.groupId, .heartbeat(request)).map { outcome in
+            switch outcome {
+            case .error(let code): return KafkaWire.HeartbeatResponse(errorCode: code.rawValue)
+            case .response(.heartbeat(let h)): return KafkaWire.HeartbeatResponse(errorCode: h.errorCode.rawValue)
+            case .response: return KafkaWire.HeartbeatResponse(errorCode: KafkaErrorCode.unknownServerError.rawValue)
+            }
+        }
+    }
+
+    func leaveGroup(_ r: KafkaWire.LeaveGroupRequest, version: Int16) -> EventLoopFuture<KafkaWire.LeaveGroupResponse> {
+        let members =
+            version >= 3
+            ? r.members.map { LeaveGroupMember(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, reason: $0.reason) }
+            : [LeaveGroupMember(memberId: r.memberId)]
+        let request = SkeinGroups.LeaveGroupRequest(groupId: r.groupId, members: members)
+        return submitGroup(r.groupId, .leaveGroup(request)).map { outcome in
+            var response = KafkaWire.LeaveGroupResponse()
+            switch outcome {
+            case .error(let code): response.errorCode = code.rawValue
+            case .response(.leaveGroup(let l)):
+                response.errorCode = l.errorCode.rawValue
+                if version >= 3 {
+                    response.members = l.members.map {
+                        .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: $0.errorCode.rawValue)
+                    }
+                } else if l.errorCode == .none, let only = l.members.first {
+                    // v0-2 carry one member: its error is the request's.
+                    response.errorCode = only.errorCode.rawValue
+                }
+            case .response: response.errorCode = KafkaErrorCode.unknownServerError.rawValue
+            }
+            return response
+        }
+    }
+
+    // MARK: offsets
+
+    func offsetCommit(_ r: KafkaWire.OffsetCommitRequest, version: Int16)
+        -> EventLoopFuture<KafkaWire.OffsetCommitResponse>
+    {
+        var partitions: [OffsetCommitPartition] = []
+        for topic in r.topics {
+            for p in topic.partitions {
+                partitions.append(
+                    OffsetCommitPartition(
+                        TopicPartition(topic.name, p.partitionIndex), offset: p.committedOffset,
+                        leaderEpoch: version >= 6 ? p.committedLeaderEpoch : -1, metadata: p.committedMetadata,
+                        commitTimestamp: version == 1 ? p.commitTimestamp : -1))
+            }
+        }
+        let request = SkeinGroups.OffsetCommitRequest(
+            groupId: r.groupId, generationIdOrMemberEpoch: version >= 1 ? r.generationIdOrMemberEpoch : -1,
+            memberId: version >= 1 ? r.memberId : "", groupInstanceId: r.groupInstanceId,
+            retentionTimeMs: (2...4).contains(version) ? r.retentionTimeMs : -1, partitions: partitions,
+            apiVersion: version)
+        let committed = partitions
+        return submitGroup(r.groupId, .offsetCommit(request)).map { outcome in
+            var errors: [TopicPartition: Int16] = [:]
+            switch outcome {
+            case .error(let code):
+                for p in committed { errors[p.topicPartition] = code.rawValue }
+            case .response(.offsetCommit(let c)):
+                for p in c.partitions { errors[p.topicPartition] = p.errorCode.rawValue }
+            case .response:
+                for p in committed { errors[p.topicPartition] = KafkaErrorCode.unknownServerError.rawValue }
+            }
+            var response = KafkaWire.OffsetCommitResponse()
+            response.topics = r.topics.map { topic in
+                .init(
+                    name: topic.name,
+                    partitions: topic.partitions.map {
+                        .init(
+                            partitionIndex: $0.partitionIndex,
+                            errorCode: errors[TopicPartition(topic.name, $0.partitionIndex)]
+                                ?? KafkaErrorCode.unknownServerError.rawValue)
+                    })
+            }
+            return response
+        }
+    }
+
+    func offsetFetch(_ r: KafkaWire.OffsetFetchRequest, version: Int16)
+        -> EventLoopFuture<KafkaWire.OffsetFetchResponse>
+    {
+        func partitions(_ topics: [(String, [Int32])]?) -> [TopicPartition]? {
+            topics.map { $0.flatMap { name, indexes in indexes.map { TopicPartition(name, $0) } } }
+        }
+        if version >= 8 {
+            let futures = r.groups.map { g in
+                let request = SkeinGroups.OffsetFetchRequest(
+                    groupId: g.groupId, partitions: partitions(g.topics?.map { ($0.name, $0.partitionIndexes) }),
+                    requireStable: r.requireStable, memberId: version >= 9 ? g.memberId : nil,
+                    memberEpoch: version >= 9 ? g.memberEpoch : -1)
+                return submitGroup(g.groupId, .offsetFetch(request)).map { outcome in
+                    let (code, fetched) = Self.offsetFetchResult(outcome, requested: request.partitions)
+                    return KafkaWire.OffsetFetchResponse.OffsetFetchResponseGroup(
+                        groupId: g.groupId,
+                        topics: Self.groupByTopic(fetched).map { name, ps in
+                            .init(
+                                name: name,
+                                partitions: ps.map {
+                                    .init(
+                                        partitionIndex: $0.topicPartition.partition, committedOffset: $0.committedOffset,
+                                        committedLeaderEpoch: $0.committedLeaderEpoch, metadata: $0.metadata,
+                                        errorCode: $0.errorCode.rawValue)
+                                })
+                        }, errorCode: code.rawValue)
+                }
+            }
+            return EventLoopFuture.whenAllSucceed(futures, on: groups.loop).map {
+                KafkaWire.OffsetFetchResponse(groups: $0)
+            }
+        }
+        let request = SkeinGroups.OffsetFetchRequest(
+            groupId: r.groupId, partitions: partitions(r.topics?.map { ($0.name, $0.partitionIndexes) }),
+            requireStable: version >= 7 && r.requireStable)
+        return submitGroup(r.groupId, .offsetFetch(request)).map { outcome in
+            var (code, fetched) = Self.offsetFetchResult(outcome, requested: request.partitions)
+            if version < 2 && code != .none {
+                // v0-1 have no top-level error: every partition carries it.
+                fetched = fetched.map { var p = $0; p.errorCode = code; return p }
+                code = .none
+            }
+            var response = KafkaWire.OffsetFetchResponse()
+            response.errorCode = code.rawValue
+            response.topics = Self.groupByTopic(fetched).map { name, ps in
+                .init(
+                    name: name,
+                    partitions: ps.map {
+                        .init(
+                            partitionIndex: $0.topicPartition.partition, committedOffset: $0.committedOffset,
+                            committedLeaderEpoch: $0.committedLeaderEpoch, metadata: $0.metadata,
+                            errorCode: $0.errorCode.rawValue)
+                    })
+            }
+            return response
+        }
+    }
+
+    /// A group's error and partitions from an OffsetFetch outcome; an error for the whole group still lists
+    /// the requested partitions (offset -1), as Kafka does.
+    static func offsetFetchResult(_ outcome: GroupOutcome, requested: [TopicPartition]?)
+        -> (GroupErrorCode, [SkeinGroups.OffsetFetchResponse.Partition])
+    {
+        func none(_ code: GroupErrorCode) -> [SkeinGroups.OffsetFetchResponse.Partition] {
+            (requested ?? []).map {
+                .init(topicPartition: $0, committedOffset: -1, committedLeaderEpoch: -1, metadata: "", errorCode: .none)
+            }
+        }
+        switch outcome {
+        case .error(let code): return (code, none(code))
+        case .response(.offsetFetch(let f)): return (f.errorCode, f.partitions)
+        case .response: return (.unknownServerError, none(.unknownServerError))
+        }
+    }
+
+    /// Partitions grouped by topic, topics in first-seen order.
+    static func groupByTopic<P>(_ partitions: [P]) -> [(String, [P])] where P: HasTopicPartition {
+        var order: [String] = []
+        var byTopic: [String: [P]] = [:]
+        for p in partitions {
+            if byTopic[p.topicPartition.topic] == nil { order.append(p.topicPartition.topic) }
+            byTopic[p.topicPartition.topic, default: []].append(p)
+        }
+        return order.map { ($0, byTopic[$0] ?? []) }
+    }
+
+    func offsetDelete(_ r: KafkaWire.OffsetDeleteRequest) -> EventLoopFuture<KafkaWire.OffsetDeleteResponse> {
+        let partitions = r.topics.flatMap { t in t.partitions.map { TopicPartition(t.name, $0.partitionIndex) } }
+        let request = SkeinGroups.OffsetDeleteRequest(groupId: r.groupId, partitions: partitions)
+        return submitGroup(r.groupId, .offsetDelete(request)).map { outcome in
+            var response = KafkaWire.OffsetDeleteResponse()
+            var errors: [TopicPartition: Int16] = [:]
+            switch outcome {
+            case .error(let code): response.errorCode = code.rawValue
+            case .response(.offsetDelete(let d)):
+                response.errorCode = d.errorCode.rawValue
+                for p in d.partitions { errors[p.topicPartition] = p.errorCode.rawValue }
+            case .response: response.errorCode = KafkaErrorCode.unknownServerError.rawValue
+            }
+            if response.errorCode == 0 {
+                response.topics = r.topics.map { t in
+                    .init(
+                        name: t.name,
+                        partitions: t.partitions.map {
+                            .init(
+                                partitionIndex: $0.partitionIndex,
+                                errorCode: errors[TopicPartition(t.name, $0.partitionIndex)] ?? 0)
+                        })
+                }
+            }
+            return response
+        }
+    }
+
+    // MARK: administration
+
+    func describeGroups(_ r: KafkaWire.DescribeGroupsRequest) -> EventLoopFuture<KafkaWire.DescribeGroupsResponse> {
+        let futures = r.groups.map { groupId in
+            submitGroup(groupId, .describeGroups(SkeinGroups.DescribeGroupsRequest(groupIds: [groupId]))).map {
+                outcome -> KafkaWire.DescribeGroupsResponse.DescribedGroup in
+                var described = KafkaWire.DescribeGroupsResponse.DescribedGroup(groupId: groupId)
+                switch outcome {
+                case .error(let code): described.errorCode = code.rawValue
+                case .response(.describeGroups(let d)):
+                    guard let g = d.groups.first else { break }
+                    described.errorCode = g.errorCode.rawValue
+                    described.groupState = g.groupState
+                    described.protocolType = g.protocolType
+                    described.protocolData = g.protocolData
+                    described.members = g.members.map {
+                        .init(
+                            memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, clientId: $0.clientId,
+                            clientHost: $0.clientHost, memberMetadata: ByteBuffer(bytes: $0.memberMetadata),
+                            memberAssignment: ByteBuffer(bytes: $0.memberAssignment))
+                    }
+                case .response: described.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                }
+                described.authorizedOperations = r.includeAuthorizedOperations ? Self.allGroupOperations : Int32.min
+                return described
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: groups.loop).map {
+            KafkaWire.DescribeGroupsResponse(groups: $0)
+        }
+    }
+
+    func listGroups(_ r: KafkaWire.ListGroupsRequest) -> EventLoopFuture<KafkaWire.ListGroupsResponse> {
+        let request = SkeinGroups.ListGroupsRequest(statesFilter: r.statesFilter, typesFilter: r.typesFilter)
+        return groups.submitToAll(.listGroups(request)).map { outcomes in
+            var response = KafkaWire.ListGroupsResponse()
+            for outcome in outcomes {
+                switch outcome {
+                case .error(let code): response.errorCode = code.rawValue
+                case .response(.listGroups(let l)):
+                    if l.errorCode != .none { response.errorCode = l.errorCode.rawValue }
+                    response.groups += l.groups.map {
+                        .init(groupId: $0.groupId, protocolType: $0.protocolType, groupState: $0.groupState, groupType: $0.groupType)
+                    }
+                case .response: response.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                }
+            }
+            response.groups.sort { $0.groupId < $1.groupId }
+            return response
+        }
+    }
+
+    func deleteGroups(_ r: KafkaWire.DeleteGroupsRequest) -> EventLoopFuture<KafkaWire.DeleteGroupsResponse> {
+        let futures = r.groupsNames.map { groupId in
+            submitGroup(groupId, .deleteGroups(SkeinGroups.DeleteGroupsRequest(groupIds: [groupId]))).map {
+                outcome -> KafkaWire.DeleteGroupsResponse.DeletableGroupResult in
+                switch outcome {
+                case .error(let code): return .init(groupId: groupId, errorCode: code.rawValue)
+                case .response(.deleteGroups(let d)):
+                    return .init(groupId: groupId, errorCode: d.results.first?.errorCode.rawValue ?? 0)
+                case .response: return .init(groupId: groupId, errorCode: KafkaErrorCode.unknownServerError.rawValue)
+                }
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: groups.loop).map {
+            KafkaWire.DeleteGroupsResponse(results: $0)
+        }
+    }
+
+    // MARK: KIP-848
+
+    /// Topic ids and names as the metadata knows them.
+    func topicIdsAndNames() -> (byId: [KafkaUUID: String], byName: [String: KafkaUUID]) {
+        var byId: [KafkaUUID: String] = [:]
+        var byName: [String: KafkaUUID] = [:]
+        if let cluster {
+            for (name, topic) in cluster.controller.metadata.topics {
+                byId[topic.id] = name
+                byName[name] = topic.id
+            }
+        } else {
+            for topic in topics.all {
+                byId[topic.id] = topic.name
+                byName[topic.name] = topic.id
+            }
+        }
+        return (byId, byName)
+    }
+
+    func consumerGroupHeartbeat(_ r: KafkaWire.ConsumerGroupHeartbeatRequest, clientId: String, clientHost: String)
+        -> EventLoopFuture<KafkaWire.ConsumerGroupHeartbeatResponse>
+    {
+        if let regex = r.subscribedTopicRegex, !regex.isEmpty {
+            return groups.loop.makeSucceededFuture(
+                KafkaWire.ConsumerGroupHeartbeatResponse(
+                    errorCode: KafkaErrorCode.invalidRequest.rawValue,
+                    errorMessage: "Subscribing by regular expression (\(regex)) is not supported; subscribe by topic names.",
+                    memberEpoch: -1))
+        }
+        let (byId, byName) = topicIdsAndNames()
+        let owned = r.topicPartitions.map { tps in
+            tps.compactMap { tp in byId[tp.topicId].map { SkeinGroups.TopicPartitions(topic: $0, partitions: tp.partitions) } }
+        }
+        let request = SkeinGroups.ConsumerGroupHeartbeatRequest(
+            groupId: r.groupId, memberId: r.memberId, memberEpoch: r.memberEpoch, instanceId: r.instanceId,
+            rackId: r.rackId, rebalanceTimeoutMs: r.rebalanceTimeoutMs, subscribedTopicNames: r.subscribedTopicNames,
+            serverAssignor: r.serverAssignor, ownedPartitions: owned, clientId: clientId, clientHost: clientHost)
+        return submitGroup(r.groupId, .consumerGroupHeartbeat(request)).map { outcome in
+            var response = KafkaWire.ConsumerGroupHeartbeatResponse(memberEpoch: -1)
+            switch outcome {
+            case .error(let code): response.errorCode = code.rawValue
+            case .response(.consumerGroupHeartbeat(let h)):
+                response.errorCode = h.errorCode.rawValue
+                response.errorMessage = h.errorMessage
+                response.memberId = h.memberId
+                response.memberEpoch = h.memberEpoch
+                response.heartbeatIntervalMs = h.heartbeatIntervalMs
+                response.assignment = h.assignment.map { tps in
+                    .init(
+                        topicPartitions: tps.compactMap { tp in
+                            byName[tp.topic].map { .init(topicId: $0, partitions: tp.partitions) }
+                        })
+                }
+            case .response: response.errorCode = KafkaErrorCode.unknownServerError.rawValue
+            }
+            return response
+        }
+    }
+}
+
+/// Something that belongs to a topic partition (for grouping response entries by topic).
+protocol HasTopicPartition { var topicPartition: TopicPartition { get } }
+extension SkeinGroups.OffsetFetchResponse.Partition: HasTopicPartition {}

@@ -1,0 +1,357 @@
+import Foundation
+import KafkaRecords
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SkeinGroups
+import SkeinModel
+import SkeinReplication
+import SkeinStorage
+
+/// The internal topic that holds group metadata and committed offsets, one coordinator per partition.
+public let consumerOffsetsTopic = "__consumer_offsets"
+
+/// Kafka's placement of a group: `Utils.abs(groupId.hashCode()) % partitionCount`, with Java's String.hashCode
+/// over UTF-16 code units (so every Kafka tool agrees on which partition holds a group).
+public func coordinatorPartition(forGroup groupId: String, partitionCount: Int32) -> Int32 {
+    var hash: Int32 = 0
+    for unit in groupId.utf16 { hash = hash &* 31 &+ Int32(unit) }
+    let positive = hash == Int32.min ? 0 : abs(hash)
+    return positive % max(partitionCount, 1)
+}
+
+/// What a coordinator partition is on this node: led, with its log (whole when every entry is committed), or not.
+struct CoordinatorLeadership {
+    var epoch: Int64
+    var log: PartitionLog
+    var highWatermark: Int64
+}
+
+/// Where the coordinator partitions live: the local topic registry (one node) or Raft groups (cluster mode).
+protocol CoordinatorLogBackend: Sendable {
+    /// The partition count of `__consumer_offsets`, nil while the topic does not exist.
+    var partitionCount: Int32? { get }
+    /// This node's leadership of partition `p`, nil when another node leads it (or nobody does).
+    func leadership(_ p: Int32) -> CoordinatorLeadership?
+    /// Appends one batch; succeeds once the batch is durable as acks=all would have it.
+    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void>
+    /// Partition counts of the other topics (KIP-848 assignment input).
+    func topicPartitionCounts() -> [String: Int32]
+}
+
+/// The answer to a group request: the coordinator's response, or an error that stands for the whole request
+/// (the coordinator is elsewhere, loading, or lost its leadership before the records were durable).
+enum GroupOutcome: Sendable {
+    case response(GroupResponse)
+    case error(KafkaErrorCode)
+}
+
+/// Runs one `GroupCoordinator` per `__consumer_offsets` partition this node leads: loads it from the log when
+/// the leadership arrives (COORDINATOR_LOAD_IN_PROGRESS meanwhile), persists its records before answering,
+/// ticks its timers, and drops it (NOT_COORDINATOR to whatever waits) when the leadership goes.
+///
+/// Every coordinator is confined to `loop`; the service itself is only touched there.
+final class GroupService: @unchecked Sendable {
+    let loop: any EventLoop
+    private let backend: any CoordinatorLogBackend
+    private let config: GroupCoordinatorConfig
+    private let clock: any SkeinModel.Clock
+    private let logger: Logger
+    private var slots: [Int32: Slot] = [:]
+    private var nextRequestId: RequestID = 1
+    private var topicCounts: [String: Int32] = [:]
+    private var ticker: RepeatedTask?
+    private var stopped = false
+
+    /// A loaded coordinator with what waits on it. Only touched on `loop` (futures of that loop call back there).
+    private final class Slot: @unchecked Sendable {
+        let partition: Int32
+        let epoch: Int64
+        let coordinator: GroupCoordinator
+        var pending: [RequestID: EventLoopPromise<GroupOutcome>] = [:]
+        /// Completes when every append issued so far is durable; fails when one failed.
+        var appended: EventLoopFuture<Void>
+        init(partition: Int32, epoch: Int64, coordinator: GroupCoordinator, loop: any EventLoop) {
+            self.partition = partition
+            self.epoch = epoch
+            self.coordinator = coordinator
+            appended = loop.makeSucceededVoidFuture()
+        }
+    }
+
+    init(
+        backend: any CoordinatorLogBackend, config: GroupCoordinatorConfig, clock: any SkeinModel.Clock,
+        logger: Logger, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
+    ) {
+        self.backend = backend
+        self.config = config
+        self.clock = clock
+        self.logger = logger
+        self.loop = loop
+    }
+
+    /// Starts the timer that follows leaderships and fires coordinator deadlines (every 50 ms).
+    func start() {
+        loop.execute {
+            guard self.ticker == nil, !self.stopped else { return }
+            self.ticker = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) {
+                _ in self.tick()
+            }
+        }
+    }
+
+    func stop() {
+        loop.execute {
+            self.stopped = true
+            self.ticker?.cancel()
+            self.ticker = nil
+            for p in Array(self.slots.keys) { self.unload(p, answering: .notCoordinator) }
+        }
+    }
+
+    var partitionCount: Int32? { backend.partitionCount }
+
+    /// Sends `request` to the coordinator of partition `p`.
+    func submit(_ request: GroupRequest, partition p: Int32) -> EventLoopFuture<GroupOutcome> {
+        loop.flatSubmit {
+            switch self.slot(p) {
+            case .failure(let code):
+                return self.loop.makeSucceededFuture(.error(code))
+            case .success(let slot):
+                let id = self.nextRequestId
+                self.nextRequestId += 1
+                let promise = self.loop.makePromise(of: GroupOutcome.self)
+                slot.pending[id] = promise
+                let directives = slot.coordinator.handle(request, id: id, now: self.clock.nowMillis)
+                self.carryOut(directives, slot: slot)
+                return promise.futureResult
+            }
+        }
+    }
+
+    /// Every partition this node leads: loaded ones answer `request` (ListGroups), loading ones an error.
+    func submitToAll(_ request: GroupRequest) -> EventLoopFuture<[GroupOutcome]> {
+        loop.flatSubmit {
+            guard let count = self.backend.partitionCount else { return self.loop.makeSucceededFuture([]) }
+            var futures: [EventLoopFuture<GroupOutcome>] = []
+            for p in 0..<count where self.backend.leadership(p) != nil {
+                futures.append(self.submit(request, partition: p))
+            }
+            return EventLoopFuture.whenAllSucceed(futures, on: self.loop)
+        }
+    }
+
+    // MARK: leadership and loading
+
+    private enum SlotResult {
+        case success(Slot)
+        case failure(KafkaErrorCode)
+    }
+
+    /// The loaded coordinator of `p`, loading it when this node leads and the log is whole.
+    private func slot(_ p: Int32) -> SlotResult {
+        guard !stopped else { return .failure(.notCoordinator) }
+        guard let leadership = backend.leadership(p) else {
+            unload(p, answering: .notCoordinator)
+            return .failure(.notCoordinator)
+        }
+        if let slot = slots[p] {
+            if slot.epoch == leadership.epoch { return .success(slot) }
+            unload(p, answering: .notCoordinator)
+        }
+        // A new leader serves once its log is committed to the end: everything earlier leaders acknowledged.
+        guard leadership.highWatermark >= leadership.log.logEndOffset else { return .failure(.coordinatorLoadInProgress) }
+        do {
+            let records = try Self.readRecords(leadership.log, upTo: leadership.highWatermark, logger: logger)
+            var generator = SystemRandomNumberGenerator()
+            let now = clock.nowMillis
+            let coordinator = GroupCoordinator.replay(
+                records, config: config, seed: generator.next(), now: now)
+            let slot = Slot(partition: p, epoch: leadership.epoch, coordinator: coordinator, loop: loop)
+            slots[p] = slot
+            topicCounts = backend.topicPartitionCounts()
+            carryOut(coordinator.setTopicPartitions(topicCounts, now: now), slot: slot)
+            logger.info(
+                "group coordinator loaded",
+                metadata: ["partition": "\(p)", "epoch": "\(leadership.epoch)", "records": "\(records.count)"])
+            return .success(slot)
+        } catch {
+            logger.error("cannot load group coordinator", metadata: ["partition": "\(p)", "error": "\(error)"])
+            return .failure(.coordinatorLoadInProgress)
+        }
+    }
+
+    /// Drops the coordinator of `p`; requests waiting on it get `code`.
+    private func unload(_ p: Int32, answering code: KafkaErrorCode) {
+        guard let slot = slots.removeValue(forKey: p) else { return }
+        for promise in slot.pending.values { promise.succeed(.error(code)) }
+        slot.pending = [:]
+        logger.info("group coordinator unloaded", metadata: ["partition": "\(p)", "epoch": "\(slot.epoch)"])
+    }
+
+    private func tick() {
+        guard let count = backend.partitionCount else { return }
+        let now = clock.nowMillis
+        let counts = backend.topicPartitionCounts()
+        let countsChanged = counts != topicCounts
+        topicCounts = counts
+        for p in 0..<count {
+            // Follows leaderships: loads what this node now leads (so members' sessions continue on failover),
+            // drops what it lost.
+            guard case .success(let slot) = self.slot(p) else { continue }
+            if countsChanged { carryOut(slot.coordinator.setTopicPartitions(counts, now: now), slot: slot) }
+            if let deadline = slot.coordinator.nextDeadline, deadline <= now {
+                carryOut(slot.coordinator.tick(now: now), slot: slot)
+            }
+        }
+    }
+
+    // MARK: directives
+
+    private func carryOut(_ directives: [GroupDirective], slot: Slot) {
+        for directive in directives {
+            switch directive {
+            case .persist(let records):
+                let batch: ByteBuffer
+                do {
+                    batch = try Self.batch(of: records, now: clock.nowMillis)
+                } catch {
+                    logger.error("cannot encode group records", metadata: ["error": "\(error)"])
+                    unload(slot.partition, answering: .unknownServerError)
+                    return
+                }
+                let appended = backend.append(slot.partition, batch: batch, on: loop)
+                slot.appended = slot.appended.and(appended).map { _ in }
+                appended.whenFailure { error in
+                    // As Kafka resigns: the state may hold what the log does not; rebuild from the log.
+                    self.logger.warning(
+                        "group records not persisted; reloading",
+                        metadata: ["partition": "\(slot.partition)", "error": "\(error)"])
+                    if self.slots[slot.partition] === slot { self.unload(slot.partition, answering: .notCoordinator) }
+                }
+            case .respond(let id, let response):
+                guard let promise = slot.pending.removeValue(forKey: id) else { continue }
+                slot.appended.whenComplete { result in
+                    switch result {
+                    case .success: promise.succeed(.response(response))
+                    case .failure: promise.succeed(.error(.notCoordinator))
+                    }
+                }
+            case .abandon(let id):
+                // Superseded by the same member's newer request: Kafka never answers it; the client has moved on.
+                slot.pending.removeValue(forKey: id)?.succeed(.error(.rebalanceInProgress))
+            }
+        }
+    }
+
+    /// Group records as one uncompressed batch.
+    static func batch(of records: [GroupRecord], now: Int64) throws -> ByteBuffer {
+        var built: [Record] = []
+        for (i, record) in records.enumerated() {
+            guard let key = record.keyBytes() else { continue }
+            built.append(
+                Record(
+                    offsetDelta: Int32(i), key: ByteBuffer(bytes: key), value: record.valueBytes().map { ByteBuffer(bytes: $0) }))
+        }
+        return try RecordBatchBuilder.build(records: built, baseTimestamp: now)
+    }
+
+    /// The group records of a log up to `end` (exclusive), in order. Transaction markers become
+    /// `.transactionMarker`; other control batches (leader changes) and records of unknown formats are skipped.
+    static func readRecords(_ log: PartitionLog, upTo end: Int64, logger: Logger) throws -> [GroupRecord] {
+        var records: [GroupRecord] = []
+        var offset = log.logStartOffset
+        while offset < end {
+            let read = try log.read(fromOffset: offset, maxBytes: 8 << 20, maxOffset: end)
+            guard read.sizeInBytes > 0 else { break }
+            let bytes = try read.readBytes()
+            for view in RecordBatchSequence(bytes) {
+                let header = view.header
+                if header.attributes.isControl {
+                    if let (commit, _) = try? view.endTransactionMarker() {
+                        records.append(.transactionMarker(producerId: header.producerId.rawValue, committed: commit))
+                    }
+                    continue
+                }
+                let producerId = header.attributes.isTransactional ? header.producerId.rawValue : nil
+                for record in try view.decodeRecords() {
+                    guard let key = record.key else { continue }
+                    do {
+                        records.append(
+                            try GroupRecord.decode(
+                                key: Array(buffer: key), value: record.value.map { Array(buffer: $0) },
+                                producerId: producerId))
+                    } catch {
+                        logger.debug("skipping an unreadable group record", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            guard read.nextOffset > offset else { break }
+            offset = read.nextOffset
+        }
+        return records
+    }
+}
+
+// MARK: backends
+
+/// One node: `__consumer_offsets` is a topic of the local registry, always led here.
+struct LocalCoordinatorLog: CoordinatorLogBackend {
+    let topics: TopicRegistry
+
+    var partitionCount: Int32? { topics.topic(named: consumerOffsetsTopic).map { Int32($0.partitions.count) } }
+
+    func leadership(_ p: Int32) -> CoordinatorLeadership? {
+        guard let log = topics.topic(named: consumerOffsetsTopic)?.partition(p) else { return nil }
+        return CoordinatorLeadership(epoch: 0, log: log, highWatermark: log.logEndOffset)
+    }
+
+    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let log = topics.topic(named: consumerOffsetsTopic)?.partition(p) else {
+            return loop.makeFailedFuture(ReplicationError.notLeader(leader: .none))
+        }
+        do {
+            _ = try log.append(batch, leaderEpoch: 0)
+            return loop.makeSucceededVoidFuture()
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+    }
+
+    func topicPartitionCounts() -> [String: Int32] {
+        var counts: [String: Int32] = [:]
+        for topic in topics.all where topic.name != consumerOffsetsTopic {
+            counts[topic.name] = Int32(topic.partitions.count)
+        }
+        return counts
+    }
+}
+
+/// Cluster mode: each `__consumer_offsets` partition is a Raft group; its leader runs the coordinator.
+struct ReplicatedCoordinatorLog: CoordinatorLogBackend {
+    let cluster: ClusterContext
+
+    var partitionCount: Int32? { cluster.controller.metadata.topics[consumerOffsetsTopic]?.partitionCount }
+
+    func leadership(_ p: Int32) -> CoordinatorLeadership? {
+        let group = GroupId(topic: consumerOffsetsTopic, partition: p)
+        guard let status = cluster.engine.status(of: group), status.role == .leader,
+            let log = cluster.replicas.log(for: group)
+        else { return nil }
+        return CoordinatorLeadership(epoch: status.term, log: log, highWatermark: status.highWatermark)
+    }
+
+    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        cluster.engine.append(GroupId(topic: consumerOffsetsTopic, partition: p), batches: [batch], waitForCommit: true)
+            .hop(to: loop).map { _ in }
+    }
+
+    func topicPartitionCounts() -> [String: Int32] {
+        var counts: [String: Int32] = [:]
+        for (name, topic) in cluster.controller.metadata.topics where name != consumerOffsetsTopic {
+            counts[name] = topic.partitionCount
+        }
+        return counts
+    }
+}
