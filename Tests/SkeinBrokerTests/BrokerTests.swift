@@ -146,7 +146,8 @@ import Testing
         let keys = Dictionary(uniqueKeysWithValues: r.apiKeys.map { ($0.apiKey, $0.minVersion...$0.maxVersion) })
         #expect(keys[ApiKey.produce.rawValue] == 0...11)
         #expect(keys[ApiKey.fetch.rawValue] == 4...17)
-        #expect(keys[ApiKey.joinGroup.rawValue] == nil)  // not served yet: not advertised
+        #expect(keys[ApiKey.joinGroup.rawValue] == 2...9)  // KIP-896's floor
+        #expect(keys[ApiKey.endTxn.rawValue] == nil)  // not served yet: not advertised
         // An unknown version: error 35 in the v0 layout.
         var raw = ByteBuffer()
         raw.writeInteger(Int16(18))
@@ -168,8 +169,12 @@ import Testing
 
     @Test func unservedApisAndMalformedBodiesCloseTheConnection() throws {
         let f = try Fixture()
-        guard case .close = try f.send(JoinGroupRequest(groupId: "g"), version: 5) else {
+        guard case .close = try f.send(EndTxnRequest(transactionalId: "t"), version: 3) else {
             Issue.record("an API not served must close the connection")
+            return
+        }
+        guard case .close = try f.send(JoinGroupRequest(groupId: "g"), version: 1) else {
+            Issue.record("a version below the served range must close the connection")
             return
         }
         var truncated = try MetadataRequest(topics: nil).encodeFrame(version: 1, correlationId: 1, clientId: nil)
@@ -295,3 +300,17 @@ import Testing
     }
 }
 
+
+/// Which `__consumer_offsets` partition holds a group: Kafka's `Utils.abs(groupId.hashCode()) % partitions`.
+@Suite struct CoordinatorPartitionTests {
+    @Test func javaStringHashCodePlacement() {
+        // Java: "hello".hashCode() == 99162322, "Hello World".hashCode() == -862545276,
+        // "polygenelubricants".hashCode() == Integer.MIN_VALUE (Utils.abs maps it to 0).
+        #expect(coordinatorPartition(forGroup: "hello", partitionCount: 50) == 99_162_322 % 50)
+        #expect(coordinatorPartition(forGroup: "Hello World", partitionCount: 50) == 862_545_276 % 50)
+        #expect(coordinatorPartition(forGroup: "polygenelubricants", partitionCount: 50) == 0)
+        #expect(coordinatorPartition(forGroup: "", partitionCount: 16) == 0)
+        // UTF-16 code units, as Java counts them: one supplementary character is two units.
+        #expect(coordinatorPartition(forGroup: "😀", partitionCount: 1000) == (55357 * 31 + 56832) % 1000)
+    }
+}
