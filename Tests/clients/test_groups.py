@@ -266,3 +266,54 @@ def test_admin_lists_describes_and_deletes_groups(gnode, topic_name):
     admin.delete_consumer_groups([group])[group].result(timeout=30)
     listed = admin.list_consumer_groups().result(timeout=30)
     assert group not in {g.group_id for g in listed.valid}
+
+
+def skein_cli(node, *args):
+    import subprocess
+    from conftest import skein_binary
+
+    env = dict(os.environ, SKEIN_BROKERS=node.bootstrap)
+    return subprocess.run([skein_binary(), *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_skein_group_verbs_show_lag_reset_offsets_and_delete(gnode, topic_name):
+    create_topic(gnode.bootstrap, topic_name, partitions=2)
+    group = f"cli-{uuid.uuid4().hex[:6]}"
+    produce(gnode.bootstrap, topic_name, 40, 2)
+    c = consumer(gnode.bootstrap, group)
+    c.subscribe([topic_name])
+    got = drain(c, 40)
+    assert len(set(got)) == 40
+    produce(gnode.bootstrap, topic_name, 10, 2, prefix="late")  # 5 per partition not consumed yet: lag 5 each
+
+    listed = skein_cli(gnode, "group", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert any(line.split()[:2] == [group, "Stable"] for line in listed.stdout.splitlines()), listed.stdout
+    described = skein_cli(gnode, "group", "describe", group)
+    assert described.returncode == 0, described.stderr
+    rows = [line.split() for line in described.stdout.splitlines() if line.startswith(topic_name)]
+    assert sorted((r[1], r[2], r[3], r[4]) for r in rows) == [("0", "20", "25", "5"), ("1", "20", "25", "5")], \
+        described.stdout
+    assert "total lag: 10" in described.stdout
+    assert all(r[5] != "-" for r in rows), "every partition has an owner"
+
+    # Offsets cannot be reset under an active member.
+    refused = skein_cli(gnode, "group", "reset-offsets", group, "--topic", topic_name, "--to-earliest")
+    assert refused.returncode == 1 and "active members" in refused.stderr
+    c.close()
+    reset = skein_cli(gnode, "group", "reset-offsets", group, "--topic", topic_name, "--to-earliest")
+    assert reset.returncode == 0, reset.stderr
+    assert f"{topic_name} 0 -> 0" in reset.stdout and f"{topic_name} 1 -> 0" in reset.stdout
+    c = consumer(gnode.bootstrap, group)
+    c.subscribe([topic_name])
+    again = drain(c, 50)
+    c.close()
+    assert len(set(again)) == 50, "after the reset the group reads from the start"
+
+    to_offset = skein_cli(gnode, "group", "reset-offsets", group, "--topic", topic_name, "--partitions", "1",
+                          "--to-offset", "7")
+    assert to_offset.returncode == 0 and f"{topic_name} 1 -> 7" in to_offset.stdout, to_offset.stderr
+    deleted = skein_cli(gnode, "group", "delete", group)
+    assert deleted.returncode == 0, deleted.stderr
+    gone = skein_cli(gnode, "group", "describe", group)
+    assert "state: Dead" in gone.stdout or gone.returncode == 1, gone.stdout + gone.stderr
