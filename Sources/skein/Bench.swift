@@ -9,7 +9,7 @@ import SkeinModel
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks.",
-        subcommands: [WireBench.self, ProduceBench.self, ConsumeBench.self]
+        subcommands: [WireBench.self, ProduceBench.self, ConsumeBench.self, RebalanceBench.self]
     )
 }
 
