@@ -317,3 +317,41 @@ def test_skein_group_verbs_show_lag_reset_offsets_and_delete(gnode, topic_name):
     assert deleted.returncode == 0, deleted.stderr
     gone = skein_cli(gnode, "group", "describe", group)
     assert "state: Dead" in gone.stdout or gone.returncode == 1, gone.stdout + gone.stderr
+
+
+def test_static_member_restart_keeps_its_partitions_without_a_rebalance(gnode, topic_name):
+    """group.instance.id (KIP-345): a static member that restarts within its session timeout gets its partitions
+    back and the other member is not disturbed (no revocation)."""
+    create_topic(gnode.bootstrap, topic_name, partitions=4)
+    group = f"static-{uuid.uuid4().hex[:6]}"
+    produce(gnode.bootstrap, topic_name, 40, 4)
+    revoked_b = []
+    a = consumer(gnode.bootstrap, group, **{"group.instance.id": "instance-a", "session.timeout.ms": 10000})
+    b = consumer(gnode.bootstrap, group, **{"group.instance.id": "instance-b", "session.timeout.ms": 10000})
+    a.subscribe([topic_name])
+    b.subscribe([topic_name], on_revoke=lambda c, ps: revoked_b.extend(ps))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (len(a.assignment()) == 2 and len(b.assignment()) == 2):
+        a.poll(0.1)
+        b.poll(0.1)
+    owned_a = {tp.partition for tp in a.assignment()}
+    owned_b = {tp.partition for tp in b.assignment()}
+    assert len(owned_a) == 2 and len(owned_b) == 2 and not owned_a & owned_b
+    a.close()  # a static member does not leave the group on close
+    again = consumer(gnode.bootstrap, group, **{"group.instance.id": "instance-a", "session.timeout.ms": 10000})
+    again.subscribe([topic_name])
+    deadline = time.time() + 30
+    while time.time() < deadline and not again.assignment():
+        again.poll(0.1)
+        b.poll(0.1)
+    for _ in range(10):
+        b.poll(0.1)
+    assert {tp.partition for tp in again.assignment()} == owned_a
+    assert {tp.partition for tp in b.assignment()} == owned_b
+    assert revoked_b == [], "the other member was rebalanced"
+    admin = AdminClient({"bootstrap.servers": gnode.bootstrap})  # kept alive until its future completes
+    described = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    assert len(described.members) == 2
+    assert {m.group_instance_id for m in described.members} == {"instance-a", "instance-b"}
+    again.close()
+    b.close()
