@@ -199,7 +199,17 @@ def test_a_cut_off_node_is_declared_dead_loses_its_leaderships_and_rejoins(clust
 
     topic = "netns"
     admin = AdminClient({"bootstrap.servers": everyone})
-    admin.create_topics([NewTopic(topic, num_partitions=5, replication_factor=3)])[topic].result(timeout=30)
+    # The node that takes the request places replicas on the nodes its metadata knows; a node that is not a
+    # controller voter learns new registrations a poll later, so retry while it still knows too few.
+    def created():
+        try:
+            admin.create_topics([NewTopic(topic, num_partitions=5, replication_factor=3)])[topic].result(timeout=30)
+            return True
+        except Exception as e:
+            if "INVALID_REPLICATION_FACTOR" in str(e):
+                return False
+            raise
+    assert wait_for(created, 30), "the topic could not be created"
 
     def leaders():
         md = metadata(everyone, topic)
