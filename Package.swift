@@ -82,6 +82,7 @@ let package = Package(
         .target(
             name: "SkeinSchemas", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             exclude: ["README.md"]),
+        .target(name: "SkeinRegistry", dependencies: ["SkeinSchemas"], exclude: ["README.md"]),
         .target(
             name: "SkeinGossipTransport",
             dependencies: [
@@ -104,7 +105,7 @@ let package = Package(
             name: "SkeinBroker",
             dependencies: [
                 "SkeinModel", "KafkaWire", "KafkaRecords", "SkeinStorage", "SkeinTransport", "SkeinReplication",
-                "SkeinGroups", nioCore, nioPosix, logging,
+                "SkeinGroups", "SkeinRegistry", nioCore, nioPosix, logging,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             exclude: ["README.md"]
@@ -121,7 +122,7 @@ let package = Package(
             name: "SkeinNode",
             dependencies: [
                 "SkeinBroker", "SkeinTransport", "SkeinModel", "SkeinTLS", "SkeinRPC", "SkeinReplication", "SkeinStorage",
-                "SkeinGroups", "SkeinGossip", "SkeinGossipTransport", nioCore, nioPosix, logging, nioSSL,
+                "SkeinGroups", "SkeinRegistry", "SkeinGossip", "SkeinGossipTransport", nioCore, nioPosix, logging, nioSSL,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
@@ -150,6 +151,7 @@ let package = Package(
         .testTarget(name: "SkeinRaftTests", dependencies: ["SkeinRaft", "SkeinSimulation", "SkeinModel"]),
         .testTarget(name: "SkeinTransactionsTests", dependencies: ["SkeinTransactions", "SkeinModel"]),
         .testTarget(name: "SkeinSchemasTests", dependencies: ["SkeinSchemas"]),
+        .testTarget(name: "SkeinRegistryTests", dependencies: ["SkeinRegistry", "SkeinSchemas"]),
         .testTarget(name: "SkeinGroupsTests", dependencies: ["SkeinGroups", "SkeinModel"]),
         .testTarget(
             name: "SkeinGossipTests",

@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import SkeinModel
+import SkeinReplication
 import SkeinStorage
 import SkeinTransport
 
@@ -29,6 +30,8 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let producerIds: ProducerIdPool
     /// The group coordinators of the `__consumer_offsets` partitions this node leads.
     let groups: GroupService
+    /// The Schema Registry (REST on the node's HTTP port), replicated in `_schemas`.
+    public let registry: SchemaRegistryService
 
     public init(
         config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock(),
@@ -48,6 +51,30 @@ public final class Broker: KafkaRequestHandling, Sendable {
             backend: backend, config: config.groupCoordinator, clock: clock,
             logger: logger)
         groups.start()
+        let registryBackend: any CoordinatorLogBackend =
+            cluster.map { ReplicatedCoordinatorLog(cluster: $0, topic: schemasTopic) }
+            ?? LocalCoordinatorLog(topics: topics, topic: schemasTopic)
+        let nodeId = config.nodeId
+        let schemasPartition = GroupId(topic: schemasTopic, partition: 0)
+        let replicationFactor = config.offsetsTopicReplicationFactor
+        let topicLogger = logger
+        let leaderOf: @Sendable () -> BrokerId? = {
+            guard let cluster else { return nodeId }
+            return Self.leader(of: schemasPartition, in: cluster)?.leader
+        }
+        let createTopic: @Sendable () async -> Void = {
+            await Self.createInternalTopic(
+                schemasTopic, partitions: 1, replicationFactor: replicationFactor, topics: topics,
+                cluster: cluster, logger: topicLogger)
+        }
+        var forward: (@Sendable (BrokerId, ByteBuffer) async throws -> ByteBuffer)?
+        if let request = cluster?.peerRequest {
+            forward = { leader, payload in
+                try await request(leader, SchemaRegistryService.forwardKind, payload, .seconds(15))
+            }
+        }
+        self.registry = SchemaRegistryService(
+            backend: registryBackend, logger: logger, leaderOf: leaderOf, createTopic: createTopic, forward: forward)
     }
 
     var zeroCopyFetch: Bool { config.zeroCopyFetch }

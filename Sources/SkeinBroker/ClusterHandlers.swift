@@ -12,10 +12,16 @@ public struct ClusterContext: Sendable {
     public let controller: ClusterController
     public let engine: ReplicationEngine
     public let replicas: LocalReplicas
-    public init(controller: ClusterController, engine: ReplicationEngine, replicas: LocalReplicas) {
+    /// A request to a peer over the cluster's mutual-TLS RPC (kind, payload, timeout); nil when there are none.
+    public let peerRequest: (@Sendable (BrokerId, UInt16, ByteBuffer, TimeAmount) async throws -> ByteBuffer)?
+    public init(
+        controller: ClusterController, engine: ReplicationEngine, replicas: LocalReplicas,
+        peerRequest: (@Sendable (BrokerId, UInt16, ByteBuffer, TimeAmount) async throws -> ByteBuffer)? = nil
+    ) {
         self.controller = controller
         self.engine = engine
         self.replicas = replicas
+        self.peerRequest = peerRequest
     }
 }
 
@@ -50,7 +56,12 @@ extension Broker {
     /// The leader of a partition as this node knows it: its own replica's view, else what leaders announce.
     /// With the in-sync replicas when known (the leader's own view, or its announcement).
     func leaderOf(_ group: GroupId) -> (leader: BrokerId, epoch: Int32, inSync: [BrokerId]?)? {
-        guard let cluster else { return nil }
+        cluster.flatMap { Self.leader(of: group, in: $0) }
+    }
+
+    static func leader(of group: GroupId, in cluster: ClusterContext)
+        -> (leader: BrokerId, epoch: Int32, inSync: [BrokerId]?)?
+    {
         let hint = cluster.engine.leaderHint(group)
         if let s = cluster.engine.status(of: group), s.leader != .none {
             if s.role == .leader { return (s.leader, Int32(truncatingIfNeeded: s.term), s.inSync) }

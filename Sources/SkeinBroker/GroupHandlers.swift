@@ -1,4 +1,5 @@
 import KafkaWire
+import Logging
 import NIOCore
 import SkeinGroups
 import SkeinModel
@@ -60,32 +61,39 @@ extension Broker {
     /// while it is being created: the caller answers COORDINATOR_NOT_AVAILABLE and the client retries).
     func offsetsTopicPartitions() async -> Int32? {
         if let count = groups.partitionCount { return count }
+        await Self.createInternalTopic(
+            consumerOffsetsTopic, partitions: config.offsetsTopicPartitions,
+            replicationFactor: config.offsetsTopicReplicationFactor, topics: topics, cluster: cluster, logger: logger)
+        return cluster == nil ? groups.partitionCount : nil
+    }
+
+    /// Creates an internal, compacted topic: in the local registry, or through the controller with the replication
+    /// factor capped by the live node count (its creation is then applied asynchronously).
+    static func createInternalTopic(
+        _ name: String, partitions: Int32, replicationFactor: Int16, topics: TopicRegistry, cluster: ClusterContext?,
+        logger: Logger
+    ) async {
         let configs = ["cleanup.policy": "compact", "segment.bytes": "104857600"]
         guard let cluster else {
-            _ = try? topics.create(
-                name: consumerOffsetsTopic, partitions: config.offsetsTopicPartitions, configs: configs,
-                validateOnly: false)
-            return groups.partitionCount
+            _ = try? topics.create(name: name, partitions: partitions, configs: configs, validateOnly: false)
+            return
         }
         let metadata = cluster.controller.metadata
         let nodes = metadata.liveNodes
-        let rf = max(1, min(Int(config.offsetsTopicReplicationFactor), nodes.count))
+        let rf = max(1, min(Int(replicationFactor), nodes.count))
         guard
             let replicas = try? ReplicaPlacement.assign(
-                partitions: Int(config.offsetsTopicPartitions), replicationFactor: rf, nodes: nodes,
-                load: metadata.replicaLoad)
-        else { return nil }
+                partitions: Int(partitions), replicationFactor: rf, nodes: nodes, load: metadata.replicaLoad)
+        else { return }
         var generator = SystemRandomNumberGenerator()
         let topic = TopicMetadata(
-            name: consumerOffsetsTopic, id: KafkaUUID.random(using: &generator), replicas: replicas, configs: configs)
-        if metadata.check(.createTopic(topic)) == nil {
-            do {
-                try await cluster.controller.submit(.createTopic(topic))
-            } catch {
-                logger.info("creating \(consumerOffsetsTopic) failed", metadata: ["error": "\(error)"])
-            }
+            name: name, id: KafkaUUID.random(using: &generator), replicas: replicas, configs: configs)
+        guard metadata.check(.createTopic(topic)) == nil else { return }
+        do {
+            try await cluster.controller.submit(.createTopic(topic))
+        } catch {
+            logger.info("creating \(name) failed", metadata: ["error": "\(error)"])
         }
-        return nil
     }
 
     func handleFindCoordinator(_ request: KafkaWire.FindCoordinatorRequest, version: Int16, listenerName: String)

@@ -38,7 +38,12 @@ protocol CoordinatorLogBackend: Sendable {
     func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void>
     /// Partition counts of the other topics (KIP-848 assignment input).
     func topicPartitionCounts() -> [String: Int32]
+    /// This node's replica of partition `p` (leader or follower) with its high watermark: what has committed.
+    func replica(_ p: Int32) -> (log: PartitionLog, highWatermark: Int64)?
 }
+
+/// Topics that hold the cluster's own state, not users' data.
+let internalTopics: Set<String> = [consumerOffsetsTopic, "_schemas"]
 
 /// The answer to a group request: the coordinator's response, or an error that stands for the whole request
 /// (the coordinator is elsewhere, loading, or lost its leadership before the records were durable).
@@ -296,19 +301,25 @@ final class GroupService: @unchecked Sendable {
 
 // MARK: backends
 
-/// One node: `__consumer_offsets` is a topic of the local registry, always led here.
+/// One node: the internal topic (`__consumer_offsets`, `_schemas`) is a topic of the local registry, always led here.
 struct LocalCoordinatorLog: CoordinatorLogBackend {
     let topics: TopicRegistry
+    var topic = consumerOffsetsTopic
 
-    var partitionCount: Int32? { topics.topic(named: consumerOffsetsTopic).map { Int32($0.partitions.count) } }
+    var partitionCount: Int32? { topics.topic(named: topic).map { Int32($0.partitions.count) } }
 
     func leadership(_ p: Int32) -> CoordinatorLeadership? {
-        guard let log = topics.topic(named: consumerOffsetsTopic)?.partition(p) else { return nil }
+        guard let log = topics.topic(named: topic)?.partition(p) else { return nil }
         return CoordinatorLeadership(epoch: 0, log: log, highWatermark: log.logEndOffset)
     }
 
+    func replica(_ p: Int32) -> (log: PartitionLog, highWatermark: Int64)? {
+        guard let log = topics.topic(named: topic)?.partition(p) else { return nil }
+        return (log, log.logEndOffset)
+    }
+
     func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void> {
-        guard let log = topics.topic(named: consumerOffsetsTopic)?.partition(p) else {
+        guard let log = topics.topic(named: topic)?.partition(p) else {
             return loop.makeFailedFuture(ReplicationError.notLeader(leader: .none))
         }
         do {
@@ -321,21 +332,30 @@ struct LocalCoordinatorLog: CoordinatorLogBackend {
 
     func topicPartitionCounts() -> [String: Int32] {
         var counts: [String: Int32] = [:]
-        for topic in topics.all where topic.name != consumerOffsetsTopic {
+        for topic in topics.all where !internalTopics.contains(topic.name) {
             counts[topic.name] = Int32(topic.partitions.count)
         }
         return counts
     }
 }
 
-/// Cluster mode: each `__consumer_offsets` partition is a Raft group; its leader runs the coordinator.
+/// Cluster mode: each partition of the internal topic is a Raft group; its leader runs the coordinator.
 struct ReplicatedCoordinatorLog: CoordinatorLogBackend {
     let cluster: ClusterContext
+    var topic = consumerOffsetsTopic
 
-    var partitionCount: Int32? { cluster.controller.metadata.topics[consumerOffsetsTopic]?.partitionCount }
+    var partitionCount: Int32? { cluster.controller.metadata.topics[topic]?.partitionCount }
+
+    func replica(_ p: Int32) -> (log: PartitionLog, highWatermark: Int64)? {
+        let group = GroupId(topic: topic, partition: p)
+        guard let status = cluster.engine.status(of: group), let log = cluster.replicas.log(for: group) else {
+            return nil
+        }
+        return (log, status.highWatermark)
+    }
 
     func leadership(_ p: Int32) -> CoordinatorLeadership? {
-        let group = GroupId(topic: consumerOffsetsTopic, partition: p)
+        let group = GroupId(topic: topic, partition: p)
         guard let status = cluster.engine.status(of: group), status.role == .leader,
             let log = cluster.replicas.log(for: group)
         else { return nil }
@@ -343,13 +363,13 @@ struct ReplicatedCoordinatorLog: CoordinatorLogBackend {
     }
 
     func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void> {
-        cluster.engine.append(GroupId(topic: consumerOffsetsTopic, partition: p), batches: [batch], waitForCommit: true)
+        cluster.engine.append(GroupId(topic: topic, partition: p), batches: [batch], waitForCommit: true)
             .hop(to: loop).map { _ in }
     }
 
     func topicPartitionCounts() -> [String: Int32] {
         var counts: [String: Int32] = [:]
-        for (name, topic) in cluster.controller.metadata.topics where name != consumerOffsetsTopic {
+        for (name, topic) in cluster.controller.metadata.topics where !internalTopics.contains(name) {
             counts[name] = topic.partitionCount
         }
         return counts

@@ -26,7 +26,14 @@ final class ClusterServices: Sendable {
     private let knownPeers = NIOLockedValueBox(Set<BrokerId>())
     var gossip: GossipNode? { gossipNode.withLockedValue { $0 } }
 
-    var context: ClusterContext { ClusterContext(controller: controller, engine: engine, replicas: replicas) }
+    var context: ClusterContext {
+        let transport = self.transport
+        return ClusterContext(
+            controller: controller, engine: engine, replicas: replicas,
+            peerRequest: { to, kind, payload, timeout in
+                try await transport.request(to: to, kind: kind, payload: payload, timeout: timeout)
+            })
+    }
     var rpc: RPCNode? { transport.node }
 
     init(config: NodeConfig, cluster: ClusterConfig, loop: any EventLoop, logger: Logger) throws {
@@ -76,7 +83,7 @@ final class ClusterServices: Sendable {
             configuration: RPCConfiguration(
                 nodeId: BrokerId(config.nodeId), host: cluster.rpcHost, port: cluster.rpcPort, tls: config.tls!,
                 maxQueuedBytesPerPeer: 256 << 20),
-            group: group, handler: DispatchingRPCHandler(dispatcher: dispatcher), logger: logger)
+            group: group, handler: DispatchingRPCHandler(dispatcher: dispatcher, broker: broker), logger: logger)
         transport.set(rpc)
         for peer in cluster.peers { rpc.setPeerAddress(BrokerId(peer.id), host: peer.host, port: peer.port) }
         addPeers(cluster.peers.map { BrokerId($0.id) })
@@ -292,11 +299,13 @@ final class RPCTransport: PeerTransport {
 
 struct DispatchingRPCHandler: RPCHandler {
     let dispatcher: PeerDispatcher
+    let broker: Broker
     func handleOneWay(from: BrokerId, kind: UInt16, payload: ByteBuffer) {
         dispatcher.oneWay(from: from, kind: kind, payload: payload)
     }
     func handleRequest(from: BrokerId, kind: UInt16, payload: ByteBuffer) async throws -> ByteBuffer {
-        try await dispatcher.request(from: from, kind: kind, payload: payload)
+        if kind == SchemaRegistryService.forwardKind { return try await broker.registry.handleForwarded(payload).get() }
+        return try await dispatcher.request(from: from, kind: kind, payload: payload)
     }
 }
 

@@ -1,7 +1,7 @@
 import SkeinModel
 
 /// The idempotence-relevant facts of one record batch, as its header carries them (and where it landed).
-public struct ProducerBatch: Hashable, Sendable {
+public struct ProducerBatch: Hashable, Sendable, Codable {
     public var producerId: Int64
     public var producerEpoch: Int16
     /// The sequence of the first record and of the last (wrapping past Int32.max to 0, as Kafka's do).
@@ -38,17 +38,24 @@ public enum ProducerVerdict: Hashable, Sendable {
     case rejected(KafkaErrorCode, String)
 }
 
-/// One producer's entry: its epoch and the metadata of its last (up to) five batches, newest last.
-public struct ProducerEntry: Hashable, Sendable {
+/// One producer's entry: its epoch and the metadata of its last (up to) five batches, newest last; with
+/// transactions (`PartitionTransactionState`) also the coordinator epoch of its last marker and the first offset of
+/// its ongoing transaction (Kafka's ProducerStateEntry).
+public struct ProducerEntry: Hashable, Sendable, Codable {
     public var producerEpoch: Int16
     public var batches: [ProducerBatch]
-    /// The newest batch's maxTimestamp.
+    /// The newest batch's (or marker's) maxTimestamp.
     public var lastTimestamp: Int64
+    /// The coordinator epoch of the producer's last COMMIT/ABORT marker (-1: none yet).
+    public var coordinatorEpoch: Int32 = -1
+    /// The offset of the first batch of the producer's ongoing transaction, nil when none is open.
+    public var currentTxnFirstOffset: Int64? = nil
     public var lastSequence: Int32 { batches.last?.lastSequence ?? -1 }
     public var lastOffset: Int64 { batches.last?.lastOffset ?? -1 }
 }
 
-/// The producer state of one partition (Kafka's ProducerStateManager, without transactions yet): for every
+/// The producer state of one partition (Kafka's ProducerStateManager, without transactions; those are added by
+/// `PartitionTransactionState`, which wraps this table): for every
 /// producer id that wrote to it, the epoch and the last five batches. The leader checks each idempotent batch
 /// against it before appending; every replica applies every stored batch to it, so a new leader holds the same
 /// state for the same log. Pure: it is rebuilt from the log's batch headers after a restart or truncation.
@@ -65,9 +72,11 @@ public struct ProducerStateTable: Hashable, Sendable {
     /// Batches remembered per producer for duplicate detection (Kafka's, and what clients keep in flight).
     public static let batchesRetained = 5
 
-    public private(set) var producers: [Int64: ProducerEntry] = [:]
+    public internal(set) var producers: [Int64: ProducerEntry] = [:]
 
     public init() {}
+
+    init(producers: [Int64: ProducerEntry]) { self.producers = producers }
 
     public var count: Int { producers.count }
     public subscript(producerId: Int64) -> ProducerEntry? { producers[producerId] }
@@ -117,13 +126,16 @@ public struct ProducerStateTable: Hashable, Sendable {
     }
 
     /// Records a batch stored in the log (as leader or follower, or while rebuilding from the log): a new epoch
-    /// replaces the producer's entry, the same epoch adds to it.
+    /// replaces the producer's batches, the same epoch adds to them. The transaction fields (coordinator epoch,
+    /// ongoing transaction) survive an epoch change, as Kafka's ProducerStateEntry.maybeUpdateProducerEpoch.
     public mutating func apply(_ batch: ProducerBatch) {
         var entry =
             producers[batch.producerId]
             ?? ProducerEntry(producerEpoch: batch.producerEpoch, batches: [], lastTimestamp: batch.maxTimestamp)
         if entry.producerEpoch != batch.producerEpoch {
-            entry = ProducerEntry(producerEpoch: batch.producerEpoch, batches: [], lastTimestamp: batch.maxTimestamp)
+            entry.producerEpoch = batch.producerEpoch
+            entry.batches = []
+            entry.lastTimestamp = batch.maxTimestamp
         }
         entry.batches.append(batch)
         if entry.batches.count > Self.batchesRetained { entry.batches.removeFirst() }
@@ -132,21 +144,25 @@ public struct ProducerStateTable: Hashable, Sendable {
     }
 
     /// Drops producers whose newest batch is more than `expirationMs` older than `now`
-    /// (producer.id.expiration.ms); returns how many.
+    /// (producer.id.expiration.ms); returns how many. A producer with an ongoing transaction is never dropped
+    /// (Kafka's ProducerStateManager.isProducerExpired): its transaction still holds the last stable offset.
     @discardableResult
     public mutating func expire(now: Int64, expirationMs: Int64) -> Int {
         let before = producers.count
-        producers = producers.filter { now - $0.value.lastTimestamp < expirationMs }
+        producers = producers.filter {
+            $0.value.currentTxnFirstOffset != nil || now - $0.value.lastTimestamp < expirationMs
+        }
         return before - producers.count
     }
 
     /// Forgets batches that lie wholly below the log start offset (deleted by retention or DeleteRecords), and
-    /// producers left with none, as a rebuild from the remaining log would.
+    /// producers left with none, as a rebuild from the remaining log would (except a producer with an ongoing
+    /// transaction, which keeps its entry so that the transaction is not lost).
     public mutating func removeBelow(logStartOffset: Int64) {
         for (id, entry) in producers where entry.batches.first.map({ $0.lastOffset < logStartOffset }) ?? true {
             var kept = entry
             kept.batches.removeAll { $0.lastOffset < logStartOffset }
-            producers[id] = kept.batches.isEmpty ? nil : kept
+            producers[id] = kept.batches.isEmpty && kept.currentTxnFirstOffset == nil ? nil : kept
         }
     }
 

@@ -90,7 +90,14 @@ struct RebalanceBench: AsyncParsableCommand {
                             try await Task.sleep(for: .milliseconds(5))
                         }
                     }
-                    return (i, try await m.client.joinGroup(groupId, memberId: m.memberId, topics: [topic]))
+                    var memberId = m.memberId
+                    while true {
+                        let joined = try await m.client.joinGroup(groupId, memberId: memberId, topics: [topic])
+                        // A coordinator that moved (a new leader of its partition) forgets pending and new members:
+                        // join again as a new member, as clients do.
+                        guard joined.errorCode == .unknownMemberId && !memberId.isEmpty else { return (i, joined) }
+                        memberId = ""
+                    }
                 }
             }
             var result: [(Int, JoinedGroup)] = []
@@ -111,9 +118,13 @@ struct RebalanceBench: AsyncParsableCommand {
             for (i, m) in updated.enumerated() {
                 tasks.addTask {
                     let isLeader = m.memberId == leader?.memberId
-                    return (i, try await m.client.syncGroup(
-                        groupId, generationId: m.generation, memberId: m.memberId,
-                        assignments: isLeader ? plan : [:]))
+                    do {
+                        return (i, try await m.client.syncGroup(
+                            groupId, generationId: m.generation, memberId: m.memberId,
+                            assignments: isLeader ? plan : [:]))
+                    } catch let error as KafkaError where error.code == .rebalanceInProgress {
+                        return (i, [:])  // another rebalance started: the round is repeated
+                    }
                 }
             }
             var result: [(Int, [String: [Int32]])] = []
@@ -121,6 +132,9 @@ struct RebalanceBench: AsyncParsableCommand {
             return result
         }
         for (i, a) in synced { updated[i].assignment = a }
+        if updated.contains(where: { $0.assignment.isEmpty && !(plan[$0.memberId]?.isEmpty ?? true) }) {
+            return try await rebalance(updated, groupId: groupId, partitionCount: partitionCount, fresh: false)
+        }
         return updated
     }
 
