@@ -30,7 +30,7 @@ class ClusterNode(SkeinNode):
             f'node_id = {node_id}\ncluster_id = "test-cluster"\ndata_dir = "{directory / "data"}"\n\n'
             f'[[listeners]]\nname = "PLAINTEXT"\nhost = "127.0.0.1"\nport = {self.port}\n\n'
             f'[tls]\nca = "{tls / "ca.pem"}"\ncert = "{tls / f"node-{node_id}.pem"}"\nkey = "{tls / f"node-{node_id}.key"}"\n\n'
-            f"[http]\nport = 0\n\n"
+            f"[http]\nport = {self.http_port}\n\n"
             f"[cluster]\nrpc_port = {rpc_ports[node_id]}\npeers = [ {peers} ]\n\n"
             f"[groups]\ninitial_rebalance_delay_ms = 0\nmin_session_timeout_ms = 1000\n"
         )
@@ -374,3 +374,64 @@ def test_consumer_group_survives_a_sigkill_of_its_coordinator(cluster):
     successor.close()
     assert set(got) == third, f"read again: {sorted(set(got) - third)[:10]}"
     cluster[coordinator].start()
+
+
+def test_schema_registry_on_every_node_survives_a_sigkill_of_the_schemas_leader(cluster):
+    """Registrations through every node (followers forward writes to the _schemas leader) while the leader is
+    SIGKILLed: every registration that was answered keeps its id, no id is handed out twice, and every node serves
+    the same subjects once caught up."""
+    import json as _json
+
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    for n in cluster.values():
+        if not n.alive():
+            n.start()
+    clients = {i: SchemaRegistryClient({"url": f"http://127.0.0.1:{n.http_port}"}) for i, n in cluster.items()}
+
+    def schema(i):
+        return Schema(_json.dumps({"type": "record", "name": f"R{i}", "fields": [{"name": "f", "type": "string"}]}),
+                      "AVRO")
+
+    def register(i, alive):
+        # Like any client after a failure: retry through the next node until one answers.
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            for node_id in alive:
+                try:
+                    return clients[node_id].register_schema(f"subject-{i}", schema(i))
+                except SchemaRegistryError as e:
+                    if e.http_status_code < 500:
+                        raise
+                except Exception:
+                    pass
+            time.sleep(0.2)
+        raise AssertionError(f"registration {i} never answered")
+
+    ids = {}
+    alive = list(cluster)
+    for i in range(10):
+        ids[i] = register(i, alive)
+    leader = wait_for(lambda: partition_leaders(cluster, "_schemas").get(0, -1) > 0 and
+                      partition_leaders(cluster, "_schemas")[0])
+    cluster[leader].kill()
+    alive = [i for i in cluster if i != leader]
+    for i in range(10, 30):
+        ids[i] = register(i, alive)
+    assert len(set(ids.values())) == len(ids), f"an id was handed out twice: {ids}"
+    cluster[leader].start()
+    alive = list(cluster)
+
+    def everyone_agrees():
+        for node_id in alive:
+            try:
+                for i, schema_id in ids.items():
+                    version = clients[node_id].get_latest_version(f"subject-{i}")
+                    if version.schema_id != schema_id:
+                        return False
+            except Exception:
+                return False
+        return True
+
+    assert wait_for(everyone_agrees, timeout=60, interval=0.5), "a node serves different ids"
