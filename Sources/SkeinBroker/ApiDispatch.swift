@@ -142,7 +142,9 @@ extension Broker {
                             r, version: version, listenerName: connection.listenerName, cluster: cluster)
                     ))
             case let r as ProduceRequest:
-                return handleClusterProduce(r, version: version, cluster: cluster, eventLoop: eventLoop)
+                return produceWithSchemaValidation(r, version: version, eventLoop: eventLoop) { r in
+                    self.handleClusterProduce(r, version: version, cluster: cluster, eventLoop: eventLoop)
+                }
             case let r as CreateTopicsRequest:
                 return eventLoop.makeFutureWithTask {
                     .response(await self.handleClusterCreateTopics(r, version: version, cluster: cluster))
@@ -175,7 +177,9 @@ extension Broker {
         case let r as DeleteTopicsRequest:
             return eventLoop.makeSucceededFuture(.response(handleDeleteTopics(r, version: version)))
         case let r as ProduceRequest:
-            return eventLoop.makeSucceededFuture(handleProduce(r, version: version))
+            return produceWithSchemaValidation(r, version: version, eventLoop: eventLoop) { r in
+                eventLoop.makeSucceededFuture(self.handleProduce(r, version: version))
+            }
         case let r as FetchRequest:
             return handleFetch(
                 r, version: version, zeroCopy: connection.supportsFileRegions && zeroCopyFetch, eventLoop: eventLoop)

@@ -1,6 +1,7 @@
 import Foundation
 import KafkaRecords
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SkeinModel
@@ -35,6 +36,8 @@ public final class SchemaRegistryService: @unchecked Sendable {
     private var nextOffset: Int64 = 0
     /// The leader's writes, one after another.
     private var lastWrite: EventLoopFuture<Void>
+    /// Live schema ids per subject as of the last catch-up, for produce validation on any thread.
+    private let registeredIds = NIOLockedValueBox<[String: Set<Int>]>([:])
 
     init(
         backend: any CoordinatorLogBackend, logger: Logger, leaderOf: @escaping @Sendable () -> BrokerId?,
@@ -132,6 +135,18 @@ public final class SchemaRegistryService: @unchecked Sendable {
         }
     }
 
+    /// Whether schema `id` is registered (a live version) under `subject`, for broker-side validation. Answers
+    /// from the last catch-up; an unknown id first makes this node apply what its replica has committed since.
+    public func isRegistered(id: Int, subject: String) -> EventLoopFuture<Bool> {
+        if registeredIds.withLockedValue({ $0[subject]?.contains(id) ?? false }) {
+            return loop.makeSucceededFuture(true)
+        }
+        return loop.submit {
+            self.catchUp()
+            return self.registeredIds.withLockedValue { $0[subject]?.contains(id) ?? false }
+        }
+    }
+
     // MARK: state
 
     /// Applies the committed records of this node's replica that the state has not seen.
@@ -155,6 +170,10 @@ public final class SchemaRegistryService: @unchecked Sendable {
             }
             guard read.nextOffset > offset else { break }
             offset = read.nextOffset
+        }
+        if offset != nextOffset || registeredIds.withLockedValue({ $0.isEmpty }) {
+            let ids = state.liveIdsBySubject()
+            registeredIds.withLockedValue { $0 = ids }
         }
         nextOffset = offset
     }

@@ -17,6 +17,10 @@ enum TopicConfigs {
     /// The topic configs Kafka defines (KafkaConfig/LogConfig at 3.9), with their defaults.
     static let definitions: [Definition] = [
         .init(name: "cleanup.policy", defaultValue: "delete", kind: .list(["delete", "compact"])),
+        // Confluent Server's broker-side schema validation (TopicNameStrategy): keys or values must carry the id
+        // of a schema registered under `<topic>-key` / `<topic>-value`.
+        .init(name: "confluent.key.schema.validation", defaultValue: "false", kind: .bool),
+        .init(name: "confluent.value.schema.validation", defaultValue: "false", kind: .bool),
         .init(
             name: "compression.type", defaultValue: "producer",
             kind: .choice(["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"])),

@@ -131,6 +131,16 @@ public final class SchemaRegistryState {
 
     // MARK: queries
 
+    /// Per subject, the ids of its live (not soft-deleted) versions: what broker-side validation accepts.
+    public func liveIdsBySubject() -> [String: Set<Int>] {
+        var result: [String: Set<Int>] = [:]
+        for (subject, versions) in contents.subjects {
+            let ids = Set(versions.values.filter { !$0.deleted }.map(\.id))
+            if !ids.isEmpty { result[subject] = ids }
+        }
+        return result
+    }
+
     /// The versions of `subject`, oldest first, soft-deleted ones only when `includeDeleted`.
     func versions(of subject: String, includeDeleted: Bool) -> [StoredSchema] {
         (contents.subjects[subject]?.values ?? [:].values).filter { includeDeleted || !$0.deleted }

@@ -114,3 +114,44 @@ def test_avro_serializer_and_deserializer_through_a_topic(node, registry, topic_
         got.append(deserializer(msg.value(), SerializationContext(topic_name, MessageField.VALUE)))
     consumer.close()
     assert got == orders
+
+
+def test_broker_side_validation_refuses_unknown_schema_ids(node, registry, topic_name):
+    """confluent.value.schema.validation=true: a record whose value is not in the wire format, or names a schema id
+    not registered under <topic>-value, is refused with INVALID_RECORD; a valid one is stored."""
+    from confluent_kafka import KafkaException
+
+    create_topic(node.bootstrap, topic_name, partitions=1, config={"confluent.value.schema.validation": "true"})
+    good_id = registry.register_schema(f"{topic_name}-value", avro(V1))
+    other_id = registry.register_schema(f"{topic_name}-elsewhere", avro(RETYPED))
+    serializer = AvroSerializer(registry, json.dumps(V1), conf={"auto.register.schemas": False})
+    good = serializer({"id": "a", "amount": 1.0}, SerializationContext(topic_name, MessageField.VALUE))
+    assert int.from_bytes(good[1:5], "big") == good_id
+
+    producer = Producer({"bootstrap.servers": node.bootstrap, "retries": 0})
+    results = []
+
+    def produce(value):
+        producer.produce(topic_name, value=value, on_delivery=lambda err, msg: results.append(err))
+        producer.flush(30)
+        return results[-1]
+
+    assert produce(good) is None
+    unknown = b"\x00" + (99999).to_bytes(4, "big") + good[5:]
+    wrong_subject = b"\x00" + other_id.to_bytes(4, "big") + good[5:]
+    for bad in (b"plain text", unknown, wrong_subject):
+        err = produce(bad)
+        assert err is not None and err.name() == "INVALID_RECORD", err
+    assert produce(None) is None, "a tombstone passes"
+    consumer = Consumer({"bootstrap.servers": node.bootstrap, "group.id": f"v-{topic_name}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic_name])
+    values = []
+    import time
+    deadline = time.time() + 20
+    while time.time() < deadline and len(values) < 2:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            values.append(msg.value())
+    consumer.close()
+    assert values == [good, None]
