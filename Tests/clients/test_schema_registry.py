@@ -155,3 +155,43 @@ def test_broker_side_validation_refuses_unknown_schema_ids(node, registry, topic
             values.append(msg.value())
     consumer.close()
     assert values == [good, None]
+
+
+def test_skein_schema_verbs(node, tmp_path, topic_name):
+    import os
+    import subprocess
+
+    from conftest import skein_binary
+
+    env = dict(os.environ, SKEIN_REGISTRY=f"http://127.0.0.1:{node.http_port}")
+
+    def skein(*args):
+        return subprocess.run([skein_binary(), "schema", *args], capture_output=True, text=True, timeout=60, env=env)
+
+    subject = f"{topic_name}-value"
+    v1, v2, bad = tmp_path / "v1.avsc", tmp_path / "v2.avsc", tmp_path / "bad.avsc"
+    v1.write_text(json.dumps(V1))
+    v2.write_text(json.dumps(V2))
+    bad.write_text(json.dumps(RETYPED))
+    out = skein("register", subject, "--file", str(v1))
+    assert out.returncode == 0 and f"registered {subject} version 1" in out.stdout, out.stderr
+    assert skein("check", subject, "--file", str(v2)).stdout.strip() == "compatible"
+    refused = skein("check", subject, "--file", str(bad))
+    assert refused.returncode == 1 and refused.stdout.startswith("incompatible") and "id" in refused.stdout
+    out = skein("register", subject, "--file", str(bad))
+    assert out.returncode == 1 and "409" in out.stderr
+    assert skein("register", subject, "--file", str(v2)).returncode == 0
+    assert skein("list", subject).stdout.split() == ["1", "2"]
+    assert subject in skein("list").stdout.split()
+    got = json.loads(skein("get", subject, "--version", "1").stdout)
+    assert got["version"] == 1 and json.loads(got["schema"]) == V1
+    assert json.loads(json.loads(skein("get", "--id", str(got["id"])).stdout)["schema"]) == V1
+    assert skein("config").stdout.strip() == "BACKWARD"
+    assert skein("config", subject, "--set", "full").stdout.strip() == "FULL"
+    assert skein("config", subject).stdout.strip() == "FULL"
+    assert skein("delete", subject, "--version", "2").returncode == 0
+    assert skein("list", subject).stdout.split() == ["1"]
+    assert skein("list", subject, "--deleted").stdout.split() == ["1", "2"]
+    assert skein("delete", subject).returncode == 0
+    missing = skein("get", subject)
+    assert missing.returncode == 1 and "40401" in missing.stderr
