@@ -37,7 +37,7 @@ import Testing
             for from in ids {
                 for to in ids where to != from {
                     let response = try await cluster.nodes[from]!.request(
-                        to: to, kind: 1, payload: ByteBuffer(string: "ping"), timeout: .seconds(10))
+                        to: to, kind: 1, payload: ByteBuffer(string: "ping"), timeout: .seconds(60))
                     #expect(String(buffer: response) == "\(to) got ping from \(from)")
                 }
             }
@@ -60,7 +60,7 @@ import Testing
                 for i in 0..<200 {
                     group.addTask {
                         let response = try await node.request(
-                            to: 2, kind: 1, payload: ByteBuffer(string: "r\(i)"), timeout: .seconds(10))
+                            to: 2, kind: 1, payload: ByteBuffer(string: "r\(i)"), timeout: .seconds(60))
                         return (i, String(buffer: response))
                     }
                 }
@@ -81,7 +81,7 @@ import Testing
             #expect(await eventually { handler.messages.count == 2 })
             #expect(handler.messages(from: 1) == [big, "after"])
             let echoed = try await cluster.nodes[1]!.request(
-                to: 2, kind: 1, payload: ByteBuffer(string: big), timeout: .seconds(10))
+                to: 2, kind: 1, payload: ByteBuffer(string: big), timeout: .seconds(60))
             #expect(String(buffer: echoed) == "2 got \(big) from 1")
         }
     }
@@ -107,7 +107,7 @@ import Testing
                 "got \(second.messages(from: 1).suffix(50)); sender: \(cluster.nodes[1]!.counters)")
             #expect(second.messages(from: 1).dropLast(50).allSatisfy { $0 == "probe" })
             let response = try await cluster.nodes[1]!.request(
-                to: 2, kind: 1, payload: ByteBuffer(string: "again"), timeout: .seconds(10))
+                to: 2, kind: 1, payload: ByteBuffer(string: "again"), timeout: .seconds(60))
             #expect(String(buffer: response) == "2 got again from 1")
         }
     }
@@ -122,7 +122,7 @@ import Testing
             #expect(node.counters.requestTimeouts == 1)
             await cluster.handlers[2]!.gate.openGate()  // the late response finds no request and is ignored
             let response = try await node.request(
-                to: 2, kind: 1, payload: ByteBuffer(string: "x"), timeout: .seconds(10))
+                to: 2, kind: 1, payload: ByteBuffer(string: "x"), timeout: .seconds(60))
             #expect(String(buffer: response) == "2 got x from 1")
             #expect(node.counters.connectionsEstablished == 1)
         }
@@ -132,7 +132,7 @@ import Testing
         try await TestCluster.with([1, 2]) { cluster in
             cluster.connectAll()
             await #expect(throws: RPCError.remote("deliberate failure")) {
-                _ = try await cluster.nodes[1]!.request(to: 2, kind: 2, payload: ByteBuffer(), timeout: .seconds(10))
+                _ = try await cluster.nodes[1]!.request(to: 2, kind: 2, payload: ByteBuffer(), timeout: .seconds(60))
             }
         }
     }
@@ -141,7 +141,7 @@ import Testing
         try await TestCluster.with([1, 2]) { cluster in
             let node = cluster.nodes[1]!
             await #expect(throws: RPCError.unreachable(peer: 9, reason: "no address known")) {
-                _ = try await node.request(to: 9, kind: 1, payload: ByteBuffer(), timeout: .seconds(10))
+                _ = try await node.request(to: 9, kind: 1, payload: ByteBuffer(), timeout: .seconds(60))
             }
             node.send(to: 9, kind: 1, payload: ByteBuffer())
             #expect(node.counters.messagesDropped == 2)
@@ -195,7 +195,7 @@ import Testing
             cluster.nodes[1]!.setPeerAddress(2, host: "127.0.0.1", port: moved.localAddress!.port!)
             try await old.close()
             let response = try await cluster.nodes[1]!.request(
-                to: 2, kind: 1, payload: ByteBuffer(string: "b"), timeout: .seconds(10))
+                to: 2, kind: 1, payload: ByteBuffer(string: "b"), timeout: .seconds(60))
             #expect(String(buffer: response) == "2 got b from 1")
             #expect(cluster.nodes[1]!.counters.connectionsEstablished == 2)
         }

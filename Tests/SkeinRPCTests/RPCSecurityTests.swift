@@ -127,7 +127,7 @@ import Testing
             #expect(cluster.handlers[1]!.messages == [.init(from: 3, kind: 1, payload: "well formed")])
             cluster.connectAll()
             let response = try await cluster.nodes[2]!.request(
-                to: 1, kind: 1, payload: ByteBuffer(string: "still up?"), timeout: .seconds(10))
+                to: 1, kind: 1, payload: ByteBuffer(string: "still up?"), timeout: .seconds(60))
             #expect(String(buffer: response) == "1 got still up? from 2")
         }
     }

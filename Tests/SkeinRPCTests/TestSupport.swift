@@ -20,7 +20,7 @@ func removeDirectory(_ path: String) {
 }
 
 /// Polls `condition` every 10 ms until it holds or `timeout` passes (a failure bound, not a measurement).
-func eventually(timeout: Duration = .seconds(10), _ condition: @escaping @Sendable () -> Bool) async -> Bool {
+func eventually(timeout: Duration = .seconds(30), _ condition: @escaping @Sendable () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if condition() { return true }
@@ -106,7 +106,7 @@ final class TestCluster: @unchecked Sendable {
     }
 
     @discardableResult
-    func start(_ id: BrokerId, port: Int = 0, tls: TLSMaterial? = nil, handshakeTimeout: TimeAmount = .seconds(5))
+    func start(_ id: BrokerId, port: Int = 0, tls: TLSMaterial? = nil, handshakeTimeout: TimeAmount = .seconds(20))
         async throws -> RPCNode
     {
         let handler = handlers[id] ?? RecordingHandler(nodeId: id)
