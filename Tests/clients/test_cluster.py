@@ -442,3 +442,44 @@ def test_schema_registry_on_every_node_survives_a_sigkill_of_the_schemas_leader(
         return True
 
     assert wait_for(everyone_agrees, timeout=60, interval=0.5), "a node serves different ids"
+
+
+def test_avro_written_through_one_node_is_read_through_another(cluster):
+    """AvroSerializer with node 1's registry writes to an RF=3 topic; AvroDeserializer with node 3's registry (which
+    learns the schema from its own _schemas replica) reads every record back through node 2."""
+    import json as _json
+
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    for n in cluster.values():
+        if not n.alive():
+            n.start()
+    topic = "avro-across-nodes"
+    admin = AdminClient({"bootstrap.servers": bootstrap(cluster)})
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=3)])[topic].result(timeout=30)
+    wait_for(lambda: partition_leaders(cluster, topic) and all(l > 0 for l in partition_leaders(cluster, topic).values()))
+    schema = {"type": "record", "name": "Payment", "fields": [{"name": "id", "type": "long"},
+                                                               {"name": "memo", "type": "string"}]}
+    writer = AvroSerializer(SchemaRegistryClient({"url": f"http://127.0.0.1:{cluster[1].http_port}"}),
+                            _json.dumps(schema))
+    producer = Producer({"bootstrap.servers": cluster[1].bootstrap, "acks": "all"})
+    payments = [{"id": i, "memo": f"m{i}"} for i in range(50)]
+    for p in payments:
+        producer.produce(topic, key=str(p["id"]).encode(),
+                         value=writer(p, SerializationContext(topic, MessageField.VALUE)))
+    assert producer.flush(30) == 0
+    reader = AvroDeserializer(SchemaRegistryClient({"url": f"http://127.0.0.1:{cluster[3].http_port}"}))
+    consumer = Consumer({"bootstrap.servers": cluster[2].bootstrap, "group.id": "avro-reader",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    got = []
+    deadline = time.time() + 60
+    while time.time() < deadline and len(got) < len(payments):
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error():
+            continue
+        got.append(reader(msg.value(), SerializationContext(topic, MessageField.VALUE)))
+    consumer.close()
+    assert sorted(got, key=lambda p: p["id"]) == payments
