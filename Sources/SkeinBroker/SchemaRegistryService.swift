@@ -85,10 +85,16 @@ public final class SchemaRegistryService: @unchecked Sendable {
         return loop.flatSubmit {
             guard self.backend.leadership(0) != nil else {
                 return self.loop.makeSucceededFuture(
-                    Self.error(50004, "This node no longer leads _schemas; retry", status: 500))
+                    Self.encode(Self.error(50004, "This node no longer leads _schemas; retry", status: 500)))
             }
-            return self.leaderHandle(request)
-        }.map { Self.encode($0) }
+            return self.leaderHandle(request).map { response in
+                // The follower waits until its own replica has applied this far before it answers, so that a
+                // client reads its own write from the node it wrote through.
+                var encoded = Self.encode(response)
+                encoded.writeInteger(self.nextOffset)
+                return encoded
+            }
+        }
     }
 
     // MARK: leader
@@ -185,14 +191,28 @@ public final class SchemaRegistryService: @unchecked Sendable {
             return loop.makeSucceededFuture(Self.error(50003, "No leader for _schemas; retry", status: 500))
         }
         let payload = Self.encode(request)
-        return loop.makeFutureWithTask {
+        return loop.makeFutureWithTask { () -> (RegistryResponse, Int64?) in
             do {
-                let answer = try await forward(leader, payload)
-                return Self.decodeResponse(answer)
-                    ?? Self.error(50001, "Malformed answer from node \(leader)", status: 500)
+                var answer = try await forward(leader, payload)
+                guard let response = Self.decodeResponse(&answer) else {
+                    return (Self.error(50001, "Malformed answer from node \(leader)", status: 500), nil)
+                }
+                return (response, answer.readInteger(as: Int64.self))
             } catch {
-                return Self.error(50003, "Forwarding to node \(leader) failed: \(error)", status: 500)
+                return (Self.error(50003, "Forwarding to node \(leader) failed: \(error)", status: 500), nil)
             }
+        }.flatMap { response, appliedThrough in
+            guard let appliedThrough else { return self.loop.makeSucceededFuture(response) }
+            return self.waitUntilApplied(appliedThrough, deadline: .now() + .seconds(5)).map { response }
+        }
+    }
+
+    /// Completes once this node's state has applied the `_schemas` log up to `offset` (or at the deadline).
+    private func waitUntilApplied(_ offset: Int64, deadline: NIODeadline) -> EventLoopFuture<Void> {
+        catchUp()
+        if nextOffset >= offset || NIODeadline.now() >= deadline { return loop.makeSucceededVoidFuture() }
+        return loop.scheduleTask(in: .milliseconds(10)) {}.futureResult.flatMap {
+            self.waitUntilApplied(offset, deadline: deadline)
         }
     }
 
@@ -250,8 +270,7 @@ public final class SchemaRegistryService: @unchecked Sendable {
         return b
     }
 
-    static func decodeResponse(_ payload: ByteBuffer) -> RegistryResponse? {
-        var b = payload
+    static func decodeResponse(_ b: inout ByteBuffer) -> RegistryResponse? {
         guard let status: Int32 = b.readInteger(), let n: UInt32 = b.readInteger(),
             let type = b.readString(length: Int(n)), let m: UInt32 = b.readInteger(),
             let body = b.readBytes(length: Int(m))

@@ -405,14 +405,22 @@ def test_schema_registry_on_every_node_survives_a_sigkill_of_the_schemas_leader(
         # Like any client after a failure: retry through the next node until one answers.
         deadline = time.time() + 60
         while time.time() < deadline:
-            for node_id in alive:
+            # Through every node in turn: followers forward writes to the leader.
+            for node_id in alive[i % len(alive):] + alive[:i % len(alive)]:
                 try:
-                    return clients[node_id].register_schema(f"subject-{i}", schema(i))
+                    schema_id = clients[node_id].register_schema(f"subject-{i}", schema(i))
                 except SchemaRegistryError as e:
                     if e.http_status_code < 500:
                         raise
+                    continue
                 except Exception:
-                    pass
+                    continue
+                # Read-your-writes on the node written through, leader or follower.
+                import urllib.request
+                url = f"http://127.0.0.1:{cluster[node_id].http_port}/subjects/subject-{i}/versions/latest"
+                with urllib.request.urlopen(url) as r:
+                    assert _json.loads(r.read())["id"] == schema_id, f"node {node_id} did not see its own write"
+                return schema_id
             time.sleep(0.2)
         raise AssertionError(f"registration {i} never answered")
 
