@@ -34,8 +34,8 @@ protocol CoordinatorLogBackend: Sendable {
     var partitionCount: Int32? { get }
     /// This node's leadership of partition `p`, nil when another node leads it (or nobody does).
     func leadership(_ p: Int32) -> CoordinatorLeadership?
-    /// Appends one batch; succeeds once the batch is durable as acks=all would have it.
-    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void>
+    /// Appends one batch; succeeds once the batch is durable as acks=all would have it, with the offset after it.
+    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Int64>
     /// Partition counts of the other topics (KIP-848 assignment input).
     func topicPartitionCounts() -> [String: Int32]
     /// This node's replica of partition `p` (leader or follower) with its high watermark: what has committed.
@@ -226,7 +226,7 @@ final class GroupService: @unchecked Sendable {
                     unload(slot.partition, answering: .unknownServerError)
                     return
                 }
-                let appended = backend.append(slot.partition, batch: batch, on: loop)
+                let appended = backend.append(slot.partition, batch: batch, on: loop).map { _ in }
                 slot.appended = slot.appended.and(appended).map { _ in }
                 appended.whenFailure { error in
                     // As Kafka resigns: the state may hold what the log does not; rebuild from the log.
@@ -318,13 +318,13 @@ struct LocalCoordinatorLog: CoordinatorLogBackend {
         return (log, log.logEndOffset)
     }
 
-    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void> {
+    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Int64> {
         guard let log = topics.topic(named: topic)?.partition(p) else {
             return loop.makeFailedFuture(ReplicationError.notLeader(leader: .none))
         }
         do {
-            _ = try log.append(batch, leaderEpoch: 0)
-            return loop.makeSucceededVoidFuture()
+            let info = try log.append(batch, leaderEpoch: 0)
+            return loop.makeSucceededFuture(info.lastOffset + 1)
         } catch {
             return loop.makeFailedFuture(error)
         }
@@ -362,9 +362,9 @@ struct ReplicatedCoordinatorLog: CoordinatorLogBackend {
         return CoordinatorLeadership(epoch: status.term, log: log, highWatermark: status.highWatermark)
     }
 
-    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void> {
+    func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Int64> {
         cluster.engine.append(GroupId(topic: topic, partition: p), batches: [batch], waitForCommit: true)
-            .hop(to: loop).map { _ in }
+            .hop(to: loop).map { $0.lastOffset + 1 }
     }
 
     func topicPartitionCounts() -> [String: Int32] {

@@ -69,10 +69,11 @@ public final class SchemaRegistryService: @unchecked Sendable {
                     }
                 }.flatMap { self.handle(request) }
             }
-            if self.backend.leadership(0) != nil { return self.leaderHandle(request) }
+            // Reads are answered from this node's state, leader or not; writes go to the leader, one at a time.
             self.catchUp()
             let outcome = SchemaRegistryAPI.handle(request, state: self.state)
             guard case .write = outcome else { return self.loop.makeSucceededFuture(Self.response(outcome)) }
+            if self.backend.leadership(0) != nil { return self.leaderHandle(request) }
             return self.forwardToLeader(request)
         }
     }
@@ -113,11 +114,12 @@ public final class SchemaRegistryService: @unchecked Sendable {
         guard let leadership = backend.leadership(0) else {
             return loop.makeSucceededFuture(Self.error(50004, "Leadership of _schemas moved; retry", status: 500))
         }
-        // Every record an earlier leader acknowledged is committed once the log is committed to its end.
-        guard leadership.highWatermark >= leadership.log.logEndOffset else {
+        // Every record an earlier leader acknowledged is committed once the log is committed to its end; this
+        // leader's own writes are applied as they commit, so the state then covers the whole log.
+        catchUp()
+        guard nextOffset >= leadership.log.logEndOffset else {
             return loop.makeSucceededFuture(Self.error(50002, "The registry is loading; retry", status: 500))
         }
-        catchUp()
         let outcome = SchemaRegistryAPI.handle(request, state: state)
         guard case .write(let records, let response) = outcome else {
             return loop.makeSucceededFuture(Self.response(outcome))
@@ -132,8 +134,9 @@ public final class SchemaRegistryService: @unchecked Sendable {
         } catch {
             return loop.makeSucceededFuture(Self.error(50001, "Cannot encode the registry records: \(error)", status: 500))
         }
-        return backend.append(0, batch: batch, on: loop).map {
-            self.catchUp()
+        return backend.append(0, batch: batch, on: loop).map { end in
+            // Committed: apply it now, whether or not the published high watermark has moved yet.
+            self.catchUp(through: end)
             return response
         }.recover { error in
             self.logger.warning("registry write not committed", metadata: ["error": "\(error)"])
@@ -156,8 +159,10 @@ public final class SchemaRegistryService: @unchecked Sendable {
     // MARK: state
 
     /// Applies the committed records of this node's replica that the state has not seen.
-    private func catchUp() {
-        guard let (log, highWatermark) = backend.replica(0) else { return }
+    /// `through`: an offset known committed beyond the published high watermark (this leader's own write).
+    private func catchUp(through: Int64 = 0) {
+        guard let (log, published) = backend.replica(0) else { return }
+        let highWatermark = min(max(published, through), log.logEndOffset)
         if nextOffset < log.logStartOffset || nextOffset > log.logEndOffset {
             state = SchemaRegistryState()
             nextOffset = log.logStartOffset
