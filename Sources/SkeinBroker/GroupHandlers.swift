@@ -112,7 +112,7 @@ extension Broker {
                 if key.isEmpty {
                     fail(.invalidRequest, "The group id must not be empty.")
                 } else if let count = await offsetsTopicPartitions() {
-                    let p = coordinatorPartition(forGroup: key, partitionCount: count)
+                    let p = offsetsTopicPartition(for: key, partitionCount: count)
                     if let (node, address) = coordinatorNode(partition: p, listenerName: listenerName) {
                         c.nodeId = node
                         c.host = address.host
@@ -157,7 +157,7 @@ extension Broker {
         guard let count = groups.partitionCount else {
             return groups.loop.makeSucceededFuture(.error(.coordinatorNotAvailable))
         }
-        return groups.submit(request, partition: coordinatorPartition(forGroup: groupId, partitionCount: count))
+        return groups.submit(request, partition: offsetsTopicPartition(for: groupId, partitionCount: count))
     }
 
     // MARK: classic protocol

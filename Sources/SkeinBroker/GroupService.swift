@@ -9,17 +9,6 @@ import SkeinModel
 import SkeinReplication
 import SkeinStorage
 
-/// The internal topic that holds group metadata and committed offsets, one coordinator per partition.
-public let consumerOffsetsTopic = "__consumer_offsets"
-
-/// Kafka's placement of a group: `Utils.abs(groupId.hashCode()) % partitionCount`, with Java's String.hashCode
-/// over UTF-16 code units (so every Kafka tool agrees on which partition holds a group).
-public func coordinatorPartition(forGroup groupId: String, partitionCount: Int32) -> Int32 {
-    var hash: Int32 = 0
-    for unit in groupId.utf16 { hash = hash &* 31 &+ Int32(unit) }
-    let positive = hash == Int32.min ? 0 : abs(hash)
-    return positive % max(partitionCount, 1)
-}
 
 /// What a coordinator partition is on this node: led, with its log (whole when every entry is committed), or not.
 struct CoordinatorLeadership {
@@ -267,35 +256,42 @@ final class GroupService: @unchecked Sendable {
     static func readRecords(_ log: PartitionLog, upTo end: Int64, logger: Logger) throws -> [GroupRecord] {
         var records: [GroupRecord] = []
         var offset = log.logStartOffset
-        while offset < end {
-            let read = try log.read(fromOffset: offset, maxBytes: 8 << 20, maxOffset: end)
-            guard read.sizeInBytes > 0 else { break }
-            let bytes = try read.readBytes()
-            for view in RecordBatchSequence(bytes) {
-                let header = view.header
-                if header.attributes.isControl {
-                    if let (commit, _) = try? view.endTransactionMarker() {
-                        records.append(.transactionMarker(producerId: header.producerId.rawValue, committed: commit))
-                    }
-                    continue
+        try forEachBatch(in: log, from: &offset, upTo: end) { view in
+            let header = view.header
+            if header.attributes.isControl {
+                if let (commit, _) = try? view.endTransactionMarker() {
+                    records.append(.transactionMarker(producerId: header.producerId.rawValue, committed: commit))
                 }
-                let producerId = header.attributes.isTransactional ? header.producerId.rawValue : nil
-                for record in try view.decodeRecords() {
-                    guard let key = record.key else { continue }
-                    do {
-                        records.append(
-                            try GroupRecord.decode(
-                                key: Array(buffer: key), value: record.value.map { Array(buffer: $0) },
-                                producerId: producerId))
-                    } catch {
-                        logger.debug("skipping an unreadable group record", metadata: ["error": "\(error)"])
-                    }
+                return
+            }
+            let producerId = header.attributes.isTransactional ? header.producerId.rawValue : nil
+            for record in try view.decodeRecords() {
+                guard let key = record.key else { continue }
+                do {
+                    records.append(
+                        try GroupRecord.decode(
+                            key: Array(buffer: key), value: record.value.map { Array(buffer: $0) },
+                            producerId: producerId))
+                } catch {
+                    logger.debug("skipping an unreadable group record", metadata: ["error": "\(error)"])
                 }
             }
-            guard read.nextOffset > offset else { break }
-            offset = read.nextOffset
         }
         return records
+    }
+}
+
+/// Calls `body` for every whole batch of `log` from `offset` up to `end` (exclusive), reading 8 MiB at a time;
+/// `offset` moves past each chunk read, so after a throw it says how far reading got.
+func forEachBatch(
+    in log: PartitionLog, from offset: inout Int64, upTo end: Int64, _ body: (RecordBatchView) throws -> Void
+) throws {
+    while offset < end {
+        let read = try log.read(fromOffset: offset, maxBytes: 8 << 20, maxOffset: end)
+        guard read.sizeInBytes > 0 else { return }
+        for view in RecordBatchSequence(try read.readBytes()) { try body(view) }
+        guard read.nextOffset > offset else { return }
+        offset = read.nextOffset
     }
 }
 

@@ -168,19 +168,13 @@ public final class SchemaRegistryService: @unchecked Sendable {
             nextOffset = log.logStartOffset
         }
         var offset = nextOffset
-        while offset < highWatermark {
-            guard let read = try? log.read(fromOffset: offset, maxBytes: 8 << 20, maxOffset: highWatermark),
-                read.sizeInBytes > 0, let bytes = try? read.readBytes()
-            else { break }
-            for view in RecordBatchSequence(bytes) where !view.header.attributes.isControl {
-                guard let records = try? view.decodeRecords() else { continue }
-                for r in records {
-                    guard let key = r.key else { continue }
-                    state.apply(key: Array(buffer: key), value: r.value.map { Array(buffer: $0) })
-                }
+        // A read error stops here; `offset` keeps what was applied and the next catch-up retries the rest.
+        try? forEachBatch(in: log, from: &offset, upTo: highWatermark) { view in
+            guard !view.header.attributes.isControl, let records = try? view.decodeRecords() else { return }
+            for r in records {
+                guard let key = r.key else { continue }
+                state.apply(key: Array(buffer: key), value: r.value.map { Array(buffer: $0) })
             }
-            guard read.nextOffset > offset else { break }
-            offset = read.nextOffset
         }
         if offset != nextOffset || registeredIds.withLockedValue({ $0.isEmpty }) {
             let ids = state.liveIdsBySubject()

@@ -23,21 +23,3 @@ public struct TransactionCoordinatorConfig: Hashable, Sendable {
     /// TransactionLogValue version written at this feature level.
     var valueVersion: Int16 { transactionVersionLevel >= 1 ? 1 : 0 }
 }
-
-/// Name of Kafka's consumer offsets topic.
-public let consumerOffsetsTopic = "__consumer_offsets"
-
-/// Java's `String.hashCode`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 code units, with Int32 wrapping.
-public func javaStringHashCode(_ text: String) -> Int32 {
-    var hash: Int32 = 0
-    for unit in text.utf16 { hash = hash &* 31 &+ Int32(unit) }
-    return hash
-}
-
-/// The `__consumer_offsets` partition of `groupId` as Kafka computes it: `Utils.abs(hashCode) % count`, where
-/// `Utils.abs` maps Int32.min to 0.
-public func offsetsTopicPartition(for groupId: String, partitionCount: Int32) -> Int32 {
-    let hash = javaStringHashCode(groupId)
-    let positive = hash == Int32.min ? 0 : abs(hash)
-    return partitionCount > 0 ? positive % partitionCount : 0
-}

@@ -306,11 +306,11 @@ import Testing
     @Test func javaStringHashCodePlacement() {
         // Java: "hello".hashCode() == 99162322, "Hello World".hashCode() == -862545276,
         // "polygenelubricants".hashCode() == Integer.MIN_VALUE (Utils.abs maps it to 0).
-        #expect(coordinatorPartition(forGroup: "hello", partitionCount: 50) == 99_162_322 % 50)
-        #expect(coordinatorPartition(forGroup: "Hello World", partitionCount: 50) == 862_545_276 % 50)
-        #expect(coordinatorPartition(forGroup: "polygenelubricants", partitionCount: 50) == 0)
-        #expect(coordinatorPartition(forGroup: "", partitionCount: 16) == 0)
+        #expect(offsetsTopicPartition(for: "hello", partitionCount: 50) == 99_162_322 % 50)
+        #expect(offsetsTopicPartition(for: "Hello World", partitionCount: 50) == 862_545_276 % 50)
+        #expect(offsetsTopicPartition(for: "polygenelubricants", partitionCount: 50) == 0)
+        #expect(offsetsTopicPartition(for: "", partitionCount: 16) == 0)
         // UTF-16 code units, as Java counts them: one supplementary character is two units.
-        #expect(coordinatorPartition(forGroup: "😀", partitionCount: 1000) == (55357 * 31 + 56832) % 1000)
+        #expect(offsetsTopicPartition(for: "😀", partitionCount: 1000) == (55357 * 31 + 56832) % 1000)
     }
 }
