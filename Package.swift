@@ -105,7 +105,7 @@ let package = Package(
             name: "SkeinBroker",
             dependencies: [
                 "SkeinModel", "KafkaWire", "KafkaRecords", "SkeinStorage", "SkeinTransport", "SkeinReplication",
-                "SkeinGroups", "SkeinRegistry", nioCore, nioPosix, logging,
+                "SkeinGroups", "SkeinRegistry", "SkeinTransactions", nioCore, nioPosix, logging,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             exclude: ["README.md"]
@@ -122,7 +122,8 @@ let package = Package(
             name: "SkeinNode",
             dependencies: [
                 "SkeinBroker", "SkeinTransport", "SkeinModel", "SkeinTLS", "SkeinRPC", "SkeinReplication", "SkeinStorage",
-                "SkeinGroups", "SkeinRegistry", "SkeinGossip", "SkeinGossipTransport", nioCore, nioPosix, logging, nioSSL,
+                "SkeinGroups", "SkeinRegistry", "SkeinTransactions", "SkeinGossip", "SkeinGossipTransport", nioCore,
+                nioPosix, logging, nioSSL,
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],

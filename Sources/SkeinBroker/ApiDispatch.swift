@@ -24,6 +24,15 @@ enum ServedVersions {
         .createPartitions: 0...3,
         .deleteRecords: 0...2,
         .initProducerId: 0...5,
+        // Transactions at transaction version 1: AddPartitionsToTxn v4+ are broker-to-broker, EndTxn v5 is
+        // KIP-890 part 2 (an epoch bump per transaction), which needs the transaction.version feature.
+        .addPartitionsToTxn: 0...3,
+        .addOffsetsToTxn: 0...4,
+        .endTxn: 0...4,
+        .txnOffsetCommit: 0...4,
+        .describeTransactions: 0...0,
+        .listTransactions: 0...1,
+        .describeProducers: 0...0,
         .findCoordinator: 1...5,
         .joinGroup: 2...9,
         .syncGroup: 0...5,
@@ -143,7 +152,10 @@ extension Broker {
                     ))
             case let r as ProduceRequest:
                 return produceWithSchemaValidation(r, version: version, eventLoop: eventLoop) { r in
-                    self.handleClusterProduce(r, version: version, cluster: cluster, eventLoop: eventLoop)
+                    self.withTransactionVerification(r, version: version, eventLoop: eventLoop) { verification in
+                        self.handleClusterProduce(
+                            r, version: version, cluster: cluster, eventLoop: eventLoop, verification: verification)
+                    }
                 }
             case let r as CreateTopicsRequest:
                 return eventLoop.makeFutureWithTask {
@@ -166,6 +178,9 @@ extension Broker {
         {
             return groupResult
         }
+        if let txnResult = dispatchTxnRequest(body, version: version, eventLoop: eventLoop) {
+            return txnResult
+        }
         switch body {
         case is ApiVersionsRequest:
             return eventLoop.makeSucceededFuture(.response(apiVersionsResponse(errorCode: .none)))
@@ -178,7 +193,9 @@ extension Broker {
             return eventLoop.makeSucceededFuture(.response(handleDeleteTopics(r, version: version)))
         case let r as ProduceRequest:
             return produceWithSchemaValidation(r, version: version, eventLoop: eventLoop) { r in
-                eventLoop.makeSucceededFuture(self.handleProduce(r, version: version))
+                self.withTransactionVerification(r, version: version, eventLoop: eventLoop) { verification in
+                    eventLoop.makeSucceededFuture(self.handleProduce(r, version: version, verification: verification))
+                }
             }
         case let r as FetchRequest:
             return handleFetch(

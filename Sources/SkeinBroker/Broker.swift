@@ -3,6 +3,7 @@ import KafkaWire
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import SkeinModel
 import SkeinReplication
 import SkeinStorage
@@ -32,6 +33,8 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let groups: GroupService
     /// The Schema Registry (REST on the node's HTTP port), replicated in `_schemas`.
     public let registry: SchemaRegistryService
+    /// The transaction coordinators of the `__transaction_state` partitions this node leads.
+    let txns: TxnService
 
     public init(
         config: BrokerConfig, logger: Logger, clock: any SkeinModel.Clock = SystemClock(),
@@ -75,6 +78,35 @@ public final class Broker: KafkaRequestHandling, Sendable {
         }
         self.registry = SchemaRegistryService(
             backend: registryBackend, logger: logger, leaderOf: leaderOf, createTopic: createTopic, forward: forward)
+        let txnBackend: any CoordinatorLogBackend =
+            cluster.map { ReplicatedCoordinatorLog(cluster: $0, topic: transactionStateTopic) }
+            ?? LocalCoordinatorLog(topics: topics, topic: transactionStateTopic)
+        // The marker writer needs the broker; the service exists before the broker is complete.
+        let brokerBox = NIOLockedValueBox<Broker?>(nil)
+        var txnConfig = config.transactionCoordinator
+        txnConfig.offsetsTopicPartitionCount = config.offsetsTopicPartitions
+        self.txns = TxnService(
+            backend: txnBackend, config: txnConfig, clock: clock, logger: logger,
+            reserveBlock: Self.producerIdSource(dataDirectory: config.dataDirectory, cluster: cluster),
+            writeMarker: { tp, markers in
+                guard let broker = brokerBox.withLockedValue({ $0 }) else {
+                    return MultiThreadedEventLoopGroup.singleton.next().makeSucceededFuture(.notLeaderOrFollower)
+                }
+                return broker.writeTxnMarker(tp, markers)
+            })
+        brokerBox.withLockedValue { $0 = self }
+        txns.start()
+    }
+
+    /// Requests from peers over the cluster RPC that the broker answers (registry writes forwarded to the
+    /// `_schemas` leader, transaction markers, transaction verifications); nil for other kinds.
+    public func handlePeerRequest(kind: UInt16, payload: ByteBuffer) async throws -> ByteBuffer? {
+        switch kind {
+        case SchemaRegistryService.forwardKind: return try await registry.handleForwarded(payload).get()
+        case Self.writeTxnMarkersKind: return try await handleWriteTxnMarkers(payload)
+        case Self.verifyTxnKind: return try await handleVerifyTxn(payload)
+        default: return nil
+        }
     }
 
     var zeroCopyFetch: Bool { config.zeroCopyFetch }
@@ -99,6 +131,7 @@ public final class Broker: KafkaRequestHandling, Sendable {
 
     public func shutdown() {
         groups.stop()
+        txns.stop()
         topics.closeAll()
     }
 }

@@ -1,5 +1,6 @@
 import SkeinGroups
 import SkeinModel
+import SkeinTransactions
 
 /// What a node needs to serve Kafka clients. Built from the node's TOML file by the `skein` command.
 public struct BrokerConfig: Sendable {
@@ -31,6 +32,16 @@ public struct BrokerConfig: Sendable {
     public var offsetsTopicReplicationFactor: Int16 = 3
     /// The group coordinator's settings (session timeout bounds, initial rebalance delay, retention...).
     public var groupCoordinator = GroupCoordinatorConfig()
+    /// The transaction coordinator's settings (timeouts, transaction version) and Kafka's
+    /// `transaction.state.log.num.partitions` / `transaction.state.log.replication.factor`.
+    public var transactionCoordinator: TransactionCoordinatorConfig = {
+        var config = TransactionCoordinatorConfig()
+        config.transactionVersionLevel = 1
+        config.offsetsTopicPartitionCount = 16
+        return config
+    }()
+    public var transactionStateTopicPartitions: Int32 = 16
+    public var transactionStateTopicReplicationFactor: Int16 = 3
 
     public init(
         nodeId: BrokerId = 0, clusterId: String = "skein-local", dataDirectory: String,

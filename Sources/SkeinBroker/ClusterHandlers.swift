@@ -5,6 +5,7 @@ import NIOCore
 import SkeinModel
 import SkeinReplication
 import SkeinStorage
+import SkeinTransactions
 
 /// What a node in cluster mode gives its broker: the replicated metadata, the replication engine and the local
 /// replicas. Without it the broker serves a single node from its own topic registry.
@@ -141,7 +142,8 @@ extension Broker {
     /// Produce in cluster mode: each partition's batches go to its Raft group at this node, which must lead it;
     /// acks=1 answers once they are in the local log, acks=all once they are committed (on a majority).
     func handleClusterProduce(
-        _ request: ProduceRequest, version: Int16, cluster: ClusterContext, eventLoop: any EventLoop
+        _ request: ProduceRequest, version: Int16, cluster: ClusterContext, eventLoop: any EventLoop,
+        verification: [TxnTopicPartition: ProduceVerification] = [:]
     )
         -> EventLoopFuture<HandlerResult>
     {
@@ -178,6 +180,11 @@ extension Broker {
                     fail(.notLeaderOrFollower, "This server is not the leader for that topic-partition.")
                     continue
                 }
+                let verdict = verification[TxnTopicPartition(topicData.name, partitionData.index)]
+                if let error = verdict?.error {
+                    fail(error, "The transaction coordinator did not confirm this partition: \(error).")
+                    continue
+                }
                 let batches: [ByteBuffer]
                 do {
                     batches = try splitBatches(partitionData.records, version: version)
@@ -199,7 +206,9 @@ extension Broker {
                 }
                 let bytes = batches.reduce(0) { $0 + $1.readableBytes }
                 let template = result
-                let appended = cluster.engine.append(group, batches: batches, waitForCommit: request.acks == -1)
+                let appended = cluster.engine.append(
+                    group, batches: batches, waitForCommit: request.acks == -1,
+                    origin: verdict?.origin ?? .client(verified: false), verificationGuard: verdict?.verificationGuard)
                 let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(max(request.timeoutMs, 0)))) {}
                 let answer = appended.hop(to: eventLoop).map {
                     position -> (Int, Int, ProduceResponse.PartitionProduceResponse) in

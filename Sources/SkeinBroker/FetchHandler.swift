@@ -115,8 +115,19 @@ extension Broker {
                     continue
                 }
                 data.highWatermark = logEnd
-                data.lastStableOffset = logEnd
                 data.logStartOffset = log.logStartOffset
+                let lastStable: Int64
+                do {
+                    lastStable = try log.lastStableOffset(highWatermark: logEnd)
+                } catch {
+                    data.errorCode = Self.kafkaError(error).code.rawValue
+                    sawError = true
+                    topicResponse.partitions.append(data)
+                    continue
+                }
+                data.lastStableOffset = lastStable
+                // read_committed reads below the last stable offset (Kafka's FetchIsolation.TXN_COMMITTED).
+                let readLimit = readCommitted ? lastStable : logEnd
                 if version >= 9, let epochError = Self.checkLeaderEpoch(p.currentLeaderEpoch, leaderEpoch: leaderEpoch)
                 {
                     data.errorCode = epochError.rawValue
@@ -126,13 +137,23 @@ extension Broker {
                 }
                 let room = min(Int(max(p.partitionMaxBytes, 0)), responseLimit - total)
                 do {
-                    if p.fetchOffset == logEnd || room <= 0 && total > 0 {
+                    if p.fetchOffset == logEnd || (p.fetchOffset >= readLimit && p.fetchOffset <= logEnd)
+                        || room <= 0 && total > 0
+                    {
                         data.records = ByteBuffer()
                     } else {
                         let result = try log.read(
-                            fromOffset: p.fetchOffset, maxBytes: max(room, 0), maxOffset: logEnd,
+                            fromOffset: p.fetchOffset, maxBytes: max(room, 0), maxOffset: readLimit,
                             minOneBatch: total == 0)
                         total += result.sizeInBytes
+                        if readCommitted && result.sizeInBytes > 0 {
+                            data.abortedTransactions = try log.abortedTransactions(
+                                from: p.fetchOffset, upTo: result.nextOffset
+                            ).map {
+                                FetchResponse.AbortedTransaction(
+                                    producerId: ProducerId($0.producerId), firstOffset: $0.firstOffset)
+                            }
+                        }
                         if zeroCopy && result.sizeInBytes > 0 {
                             // Sent from the segment files by sendfile: see FetchSplicer.
                             let splice = RecordsSplice(chunks: result.chunks, length: result.sizeInBytes)
@@ -181,7 +202,11 @@ extension Broker {
                 if version >= 4 { r.leaderEpoch = leaderEpoch }
                 do {
                     switch p.timestamp {
-                    case -1: r.offset = highWatermark  // latest: the high watermark (and LSO)
+                    case -1:
+                        // latest: the high watermark, or for read_committed the last stable offset
+                        r.offset =
+                            version >= 2 && request.isolationLevel == 1
+                            ? try log.lastStableOffset(highWatermark: highWatermark) : highWatermark
                     case -2, -4: r.offset = log.logStartOffset  // earliest, earliest local
                     case -3:
                         if let (offset, ts) = try log.maxTimestampOffset() {

@@ -124,7 +124,22 @@ extension Broker {
                     fail(.coordinatorNotAvailable, "The coordinator is not available.")
                 }
             case 1:
-                fail(.coordinatorNotAvailable, "Transactions are not supported by this cluster yet.")
+                if key.isEmpty {
+                    fail(.invalidRequest, "The transactional id must not be empty.")
+                } else if let count = await transactionStateTopicPartitions() {
+                    let p = offsetsTopicPartition(for: key, partitionCount: count)
+                    if let (node, address) = coordinatorNode(
+                        partition: p, topic: transactionStateTopic, listenerName: listenerName)
+                    {
+                        c.nodeId = node
+                        c.host = address.host
+                        c.port = address.port
+                    } else {
+                        fail(.coordinatorNotAvailable, "The coordinator is not available.")
+                    }
+                } else {
+                    fail(.coordinatorNotAvailable, "The coordinator is not available.")
+                }
             default:
                 fail(.invalidRequest, "Unknown coordinator key type \(request.keyType).")
             }
@@ -143,10 +158,12 @@ extension Broker {
         return response
     }
 
-    /// The node leading `__consumer_offsets` partition `p`, with its address on `listenerName`.
-    func coordinatorNode(partition p: Int32, listenerName: String) -> (BrokerId, AdvertisedAddress)? {
+    /// The node leading partition `p` of a coordinator topic, with its address on `listenerName`.
+    func coordinatorNode(partition p: Int32, topic: String = consumerOffsetsTopic, listenerName: String)
+        -> (BrokerId, AdvertisedAddress)?
+    {
         guard let cluster else { return (config.nodeId, config.advertisedAddress(listenerName: listenerName)) }
-        guard let (leader, _, _) = leaderOf(GroupId(topic: consumerOffsetsTopic, partition: p)),
+        guard let (leader, _, _) = leaderOf(GroupId(topic: topic, partition: p)),
             let endpoint = cluster.controller.metadata.nodes[leader.rawValue]?.endpoint(for: listenerName)
         else { return nil }
         return (leader, AdvertisedAddress(host: endpoint.host, port: endpoint.port))

@@ -8,6 +8,7 @@ import SkeinGroups
 import SkeinModel
 import SkeinReplication
 import SkeinStorage
+import SkeinTransactions
 
 
 /// What a coordinator partition is on this node: led, with its log (whole when every entry is committed), or not.
@@ -24,6 +25,7 @@ protocol CoordinatorLogBackend: Sendable {
     /// This node's leadership of partition `p`, nil when another node leads it (or nobody does).
     func leadership(_ p: Int32) -> CoordinatorLeadership?
     /// Appends one batch; succeeds once the batch is durable as acks=all would have it, with the offset after it.
+    /// A transactional batch (a TxnOffsetCommit's) goes through the partition's producer-epoch check.
     func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Int64>
     /// Partition counts of the other topics (KIP-848 assignment input).
     func topicPartitionCounts() -> [String: Int32]
@@ -32,7 +34,10 @@ protocol CoordinatorLogBackend: Sendable {
 }
 
 /// Topics that hold the cluster's own state, not users' data.
-let internalTopics: Set<String> = [consumerOffsetsTopic, "_schemas"]
+let internalTopics: Set<String> = [consumerOffsetsTopic, "_schemas", transactionStateTopic]
+
+/// Where transactional ids' coordinators keep their state (Kafka's `transaction.state.log`).
+let transactionStateTopic = "__transaction_state"
 
 /// The answer to a group request: the coordinator's response, or an error that stands for the whole request
 /// (the coordinator is elsewhere, loading, or lost its leadership before the records were durable).
@@ -106,8 +111,11 @@ final class GroupService: @unchecked Sendable {
 
     var partitionCount: Int32? { backend.partitionCount }
 
-    /// Sends `request` to the coordinator of partition `p`.
-    func submit(_ request: GroupRequest, partition p: Int32) -> EventLoopFuture<GroupOutcome> {
+    /// Sends `request` to the coordinator of partition `p`. `transactional`: the producer id and epoch of a
+    /// TxnOffsetCommit, whose records go in a transactional batch of that producer (pending until its marker).
+    func submit(_ request: GroupRequest, partition p: Int32, transactional: (id: Int64, epoch: Int16)? = nil)
+        -> EventLoopFuture<GroupOutcome>
+    {
         loop.flatSubmit {
             switch self.slot(p) {
             case .failure(let code):
@@ -118,7 +126,7 @@ final class GroupService: @unchecked Sendable {
                 let promise = self.loop.makePromise(of: GroupOutcome.self)
                 slot.pending[id] = promise
                 let directives = slot.coordinator.handle(request, id: id, now: self.clock.nowMillis)
-                self.carryOut(directives, slot: slot)
+                self.carryOut(directives, slot: slot, transactional: transactional)
                 return promise.futureResult
             }
         }
@@ -203,13 +211,28 @@ final class GroupService: @unchecked Sendable {
 
     // MARK: directives
 
-    private func carryOut(_ directives: [GroupDirective], slot: Slot) {
+    /// A transaction marker for `producerId` was written to partition `p` (and committed): the coordinator
+    /// materializes or drops the producer's pending offsets. A coordinator not loaded yet reads the marker
+    /// from the log when it loads.
+    func completeTransaction(partition p: Int32, producerId: Int64, committed: Bool) {
+        loop.execute {
+            guard let slot = self.slots[p] else { return }
+            self.carryOut(
+                slot.coordinator.completeTransaction(
+                    producerId: producerId, committed: committed, now: self.clock.nowMillis),
+                slot: slot)
+        }
+    }
+
+    private func carryOut(
+        _ directives: [GroupDirective], slot: Slot, transactional: (id: Int64, epoch: Int16)? = nil
+    ) {
         for directive in directives {
             switch directive {
             case .persist(let records):
                 let batch: ByteBuffer
                 do {
-                    batch = try Self.batch(of: records, now: clock.nowMillis)
+                    batch = try Self.batch(of: records, now: clock.nowMillis, transactional: transactional)
                 } catch {
                     logger.error("cannot encode group records", metadata: ["error": "\(error)"])
                     unload(slot.partition, answering: .unknownServerError)
@@ -239,16 +262,32 @@ final class GroupService: @unchecked Sendable {
         }
     }
 
-    /// Group records as one uncompressed batch.
-    static func batch(of records: [GroupRecord], now: Int64) throws -> ByteBuffer {
+    /// Group records as one uncompressed batch; for a TxnOffsetCommit a transactional batch of its producer
+    /// (no sequence, as Kafka's coordinator writes it).
+    static func batch(of records: [GroupRecord], now: Int64, transactional: (id: Int64, epoch: Int16)? = nil) throws
+        -> ByteBuffer
+    {
         var built: [Record] = []
-        for (i, record) in records.enumerated() {
+        for record in records {
             guard let key = record.keyBytes() else { continue }
             built.append(
                 Record(
-                    offsetDelta: Int32(i), key: ByteBuffer(bytes: key), value: record.valueBytes().map { ByteBuffer(bytes: $0) }))
+                    offsetDelta: Int32(built.count), key: ByteBuffer(bytes: key),
+                    value: record.valueBytes().map { ByteBuffer(bytes: $0) }))
         }
-        return try RecordBatchBuilder.build(records: built, baseTimestamp: now)
+        let isTransactional = transactional != nil && records.contains {
+            if case .offsetCommit(_, _, _, let producerId?) = $0 { return producerId >= 0 }
+            return false
+        }
+        guard isTransactional, let transactional else {
+            return try RecordBatchBuilder.build(records: built, baseTimestamp: now)
+        }
+        return try RecordBatchBuilder.build(
+            header: RecordBatchHeader(
+                baseOffset: 0, partitionLeaderEpoch: -1, attributes: RecordBatchAttributes(isTransactional: true),
+                baseTimestamp: now, producerId: ProducerId(transactional.id), producerEpoch: transactional.epoch,
+                baseSequence: -1),
+            records: built)
     }
 
     /// The group records of a log up to `end` (exclusive), in order. Transaction markers become
@@ -319,7 +358,9 @@ struct LocalCoordinatorLog: CoordinatorLogBackend {
             return loop.makeFailedFuture(ReplicationError.notLeader(leader: .none))
         }
         do {
-            let info = try log.append(batch, leaderEpoch: 0)
+            guard let info = try log.appendMany([batch], leaderEpoch: 0, origin: .coordinator).first else {
+                return loop.makeFailedFuture(ReplicationError.storage("nothing appended"))
+            }
             return loop.makeSucceededFuture(info.lastOffset + 1)
         } catch {
             return loop.makeFailedFuture(error)
@@ -359,8 +400,9 @@ struct ReplicatedCoordinatorLog: CoordinatorLogBackend {
     }
 
     func append(_ p: Int32, batch: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Int64> {
-        cluster.engine.append(GroupId(topic: topic, partition: p), batches: [batch], waitForCommit: true)
-            .hop(to: loop).map { $0.lastOffset + 1 }
+        cluster.engine.append(
+            GroupId(topic: topic, partition: p), batches: [batch], waitForCommit: true, origin: .coordinator
+        ).hop(to: loop).map { $0.lastOffset + 1 }
     }
 
     func topicPartitionCounts() -> [String: Int32] {

@@ -3,12 +3,17 @@ import KafkaWire
 import NIOCore
 import SkeinModel
 import SkeinStorage
+import SkeinTransactions
 
 extension Broker {
     /// Produce: every batch is validated (CRC, sizes, count), gets its offsets by an in-place rewrite of
     /// baseOffset and partitionLeaderEpoch, and is stored as received. On a single node an append is also
     /// the commit, so acks=1 and acks=all answer after the local append; acks=0 gets no response.
-    func handleProduce(_ request: ProduceRequest, version: Int16) -> HandlerResult {
+    /// `verification`: the KIP-890 verdicts of a transactional request's partitions (see
+    /// `withTransactionVerification`).
+    func handleProduce(
+        _ request: ProduceRequest, version: Int16, verification: [TxnTopicPartition: ProduceVerification] = [:]
+    ) -> HandlerResult {
         var response = ProduceResponse()
         let acksValid = request.acks == 0 || request.acks == 1 || request.acks == -1
         var appended = false
@@ -27,11 +32,18 @@ extension Broker {
                     guard let topic, let log = topic.partition(partitionData.index) else {
                         throw ProduceError(.unknownTopicOrPartition, "This server does not host this topic-partition.")
                     }
+                    let verdict = verification[TxnTopicPartition(topicData.name, partitionData.index)]
+                    if let error = verdict?.error {
+                        throw ProduceError(error, "The transaction coordinator did not confirm this partition: \(error).")
+                    }
                     let batches = try splitBatches(partitionData.records, version: version)
                     let timestampType: TimestampType =
                         TopicConfigs.value("message.timestamp.type", in: topic.configs) == "LogAppendTime"
                         ? .logAppendTime : .createTime
-                    let infos = try log.appendMany(batches, leaderEpoch: 0, timestampType: timestampType)
+                    let infos = try log.appendMany(
+                        batches, leaderEpoch: 0, timestampType: timestampType,
+                        origin: verdict?.origin ?? .client(verified: false),
+                        verificationGuard: verdict?.verificationGuard)
                     appended = true
                     if let first = infos.first, let last = infos.last {
                         result.baseOffset = first.baseOffset

@@ -304,7 +304,7 @@ struct DispatchingRPCHandler: RPCHandler {
         dispatcher.oneWay(from: from, kind: kind, payload: payload)
     }
     func handleRequest(from: BrokerId, kind: UInt16, payload: ByteBuffer) async throws -> ByteBuffer {
-        if kind == SchemaRegistryService.forwardKind { return try await broker.registry.handleForwarded(payload).get() }
+        if let answer = try await broker.handlePeerRequest(kind: kind, payload: payload) { return answer }
         return try await dispatcher.request(from: from, kind: kind, payload: payload)
     }
 }

@@ -4,6 +4,7 @@ import SkeinGossipTransport
 import SkeinGroups
 import SkeinModel
 import SkeinTLS
+import SkeinTransactions
 import TOMLKit
 
 /// A config error that names the offending key, so that an operator can fix the file at once.
@@ -94,6 +95,10 @@ public struct NodeConfig: Sendable, Equatable {
     public var groups = GroupCoordinatorConfig()
     public var offsetsTopicPartitions: Int32 = 16
     public var offsetsTopicReplicationFactor: Int16 = 3
+    /// `[transactions]`: the transaction coordinator's settings and its `__transaction_state` topic.
+    public var transactions = TransactionCoordinatorConfig()
+    public var transactionStateTopicPartitions: Int32 = 16
+    public var transactionStateTopicReplicationFactor: Int16 = 3
     /// Cluster mode (`[cluster]`): replication with the listed peers over mutual TLS; nil for a single node.
     public var cluster: ClusterConfig?
     /// Gossip membership (`[gossip]`, cluster mode only): peers found from seeds instead of (or besides) a list.
@@ -101,7 +106,7 @@ public struct NodeConfig: Sendable, Equatable {
 
     static let topLevelKeys: Set<String> = [
         "node_id", "cluster_id", "data_dir", "rack", "listeners", "tls", "http", "topics", "limits", "cluster",
-        "gossip", "groups",
+        "gossip", "groups", "transactions",
     ]
 
     /// `baseDirectory` (the config file's directory) anchors relative paths in `[tls]`.
@@ -243,6 +248,31 @@ public struct NodeConfig: Sendable, Equatable {
                 groups.consumerGroupHeartbeatIntervalMs = Int32(v)
             }
         }
+        // Transaction version 1 (KIP-890 part 1): EndTxn v5 and its per-transaction epoch bump are not advertised.
+        transactions.transactionVersionLevel = 1
+        if let t = try Self.table(root, "transactions") {
+            try Self.checkKeys(
+                t,
+                allowed: [
+                    "state_topic_partitions", "state_topic_replication_factor", "max_timeout_ms",
+                    "abort_check_interval_ms", "id_expiration_ms",
+                ], prefix: "transactions.")
+            func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+                try Self.int(t, key, range: range, prefix: "transactions.")
+            }
+            if let v = try int("state_topic_partitions", 1...1000) { transactionStateTopicPartitions = Int32(v) }
+            if let v = try int("state_topic_replication_factor", 1...7) {
+                transactionStateTopicReplicationFactor = Int16(v)
+            }
+            if let v = try int("max_timeout_ms", 1...Int(Int32.max)) { transactions.transactionMaxTimeoutMs = Int32(v) }
+            if let v = try int("abort_check_interval_ms", 10...3_600_000) {
+                transactions.abortTimedOutTransactionCleanupIntervalMs = Int64(v)
+            }
+            if let v = try int("id_expiration_ms", 1000...Int(Int32.max)) {
+                transactions.transactionalIdExpirationMs = Int64(v)
+            }
+        }
+        transactions.offsetsTopicPartitionCount = offsetsTopicPartitions
     }
 
     public static func load(path: String) throws -> NodeConfig {
@@ -268,6 +298,9 @@ public struct NodeConfig: Sendable, Equatable {
         config.groupCoordinator = groups
         config.offsetsTopicPartitions = offsetsTopicPartitions
         config.offsetsTopicReplicationFactor = offsetsTopicReplicationFactor
+        config.transactionCoordinator = transactions
+        config.transactionStateTopicPartitions = transactionStateTopicPartitions
+        config.transactionStateTopicReplicationFactor = transactionStateTopicReplicationFactor
         return config
     }
 

@@ -239,8 +239,12 @@ public final class ReplicationEngine: @unchecked Sendable {
     /// Appends record batches (already validated) at the leader of `group`: each gets its offsets and the leader
     /// epoch written in place and becomes one entry. The future completes once the batches are stored here
     /// (`waitForCommit` false, acks=1) or committed (acks=all), with where they landed.
-    public func append(_ group: GroupId, batches: [ByteBuffer], waitForCommit: Bool) -> EventLoopFuture<AppendPosition>
-    {
+    /// `origin` decides the producer-state check (a client's batch, a coordinator's, a transaction marker);
+    /// `verificationGuard` is that of a KIP-890 verification behind `.client(verified: true)`.
+    public func append(
+        _ group: GroupId, batches: [ByteBuffer], waitForCommit: Bool, origin: BatchOrigin = .client(verified: true),
+        verificationGuard: UInt64? = nil
+    ) -> EventLoopFuture<AppendPosition> {
         loop.flatSubmit {
             guard let r = self.replicas[group] else {
                 return self.loop.makeFailedFuture(ReplicationError.unknownGroup(group))
@@ -258,7 +262,10 @@ public final class ReplicationEngine: @unchecked Sendable {
                 // were persisted before this call), so the check sees the batches of earlier requests.
                 if view.header.producerId.rawValue >= 0 {
                     let verdict: ProducerVerdict
-                    do { verdict = try r.store.log.checkProducer(view) } catch {
+                    do {
+                        verdict = try r.store.log.checkProducer(
+                            view, origin: origin, verificationGuard: verificationGuard)
+                    } catch {
                         return self.loop.makeFailedFuture(ReplicationError.storage("\(error)"))
                     }
                     switch verdict {

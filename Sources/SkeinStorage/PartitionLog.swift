@@ -78,10 +78,14 @@ public final class PartitionLog: @unchecked Sendable {
     private var _logStartOffset: Int64
     private var lastFlushMs: Int64
     private var isClosed = false
-    /// The idempotent producers' state, built from the batch headers on first use (so that opening thousands of
+    /// The producers' state with transactions (idempotence, ongoing transactions, the last stable offset and the
+    /// aborted-transaction index), built from the batch headers on first use (so that opening thousands of
     /// partitions reads nothing more) and kept current by every append; a truncation drops it for a rebuild.
-    private var producers = ProducerStateTable()
+    private var producers = PartitionTransactionState()
     private var producersLoaded = false
+    /// Per producer id, how many COMMIT/ABORT markers were appended since the log was opened: a KIP-890
+    /// verification is valid only while no marker for its producer landed in between (Kafka's VerificationGuard).
+    private var markerCounts: [Int64: UInt64] = [:]
 
     static let checkpointName = "log-start-offset"
 
@@ -230,16 +234,17 @@ public final class PartitionLog: @unchecked Sendable {
     /// Appends the batches of one produce request in order, under one lock acquisition. Every batch is
     /// validated before any is written; a failed write (disk full) leaves the earlier batches appended.
     public func appendMany(
-        _ batches: [ByteBuffer], leaderEpoch: Int32, timestampType: TimestampType = .createTime, now: Int64? = nil
+        _ batches: [ByteBuffer], leaderEpoch: Int32, timestampType: TimestampType = .createTime, now: Int64? = nil,
+        origin: BatchOrigin = .client(verified: true), verificationGuard: UInt64? = nil
     ) throws -> [AppendInfo] {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
             // Validate every batch (CRC included) once, before any is written.
-            let views = try batches.map { try validated($0) }
+            let views = try batches.map { try validated($0, origin: origin) }
             let now = now ?? clock.nowMillis
             return try views.map { view in
                 if view.header.producerId.rawValue >= 0 {
-                    switch try checkProducerLocked(view) {
+                    switch try checkProducerLocked(view, origin: origin, verificationGuard: verificationGuard) {
                     case .append: break
                     case .duplicate(let original):
                         return AppendInfo(
@@ -293,7 +298,7 @@ public final class PartitionLog: @unchecked Sendable {
                         try FileIO.pwriteAll(segment.file.descriptor, body, at: Int64(position), path: segment.logPath)
                     }
                 }
-                recordProducer(info)
+                recordProducer(view, baseOffset: info.baseOffset, maxTimestamp: info.maxTimestamp)
                 size += info.size
                 count += Int(view.recordsCount)
                 maxTimestamp = max(maxTimestamp, info.maxTimestamp)
@@ -308,28 +313,86 @@ public final class PartitionLog: @unchecked Sendable {
 
     // MARK: producer state
 
-    /// The leader's idempotence check of a batch a client produced (Kafka's rules; see `ProducerStateTable`).
-    /// Nothing changes: the append that follows records the batch.
-    public func checkProducer(_ view: RecordBatchView) throws -> ProducerVerdict {
+    /// The leader's check of a batch before it is appended, by who wrote it (Kafka's rules; see
+    /// `PartitionTransactionState`). Nothing changes: the append that follows records the batch.
+    /// `verificationGuard`: the guard of the coordinator's verification behind `origin` `.client(verified: true)`;
+    /// if a marker of the producer landed since, the batch counts as unverified.
+    public func checkProducer(
+        _ view: RecordBatchView, origin: BatchOrigin = .client(verified: true), verificationGuard: UInt64? = nil
+    ) throws -> ProducerVerdict {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
-            return try checkProducerLocked(view)
+            return try checkProducerLocked(view, origin: origin, verificationGuard: verificationGuard)
         }
     }
 
-    private func checkProducerLocked(_ view: RecordBatchView) throws -> ProducerVerdict {
-        let header = view.header
-        guard header.producerId.rawValue >= 0 else { return .append }
-        if header.attributes.isTransactional {
-            return .rejected(
-                .invalidTxnState, "Transactional batches need a transaction coordinator, which this node lacks yet.")
+    private func checkProducerLocked(_ view: RecordBatchView, origin: BatchOrigin, verificationGuard: UInt64?) throws
+        -> ProducerVerdict
+    {
+        var origin = origin
+        if case .client(true) = origin, let token = verificationGuard,
+            (markerCounts[view.header.producerId.rawValue] ?? 0) != token
+        {
+            origin = .client(verified: false)
+        }
+        guard view.header.producerId.rawValue >= 0 else {
+            if case .client = origin, view.header.attributes.isControl {
+                return .rejected(.invalidRecord, "Clients are not allowed to write control records.")
+            }
+            return .append
         }
         try loadProducersLocked()
-        return producers.check(
-            ProducerBatch(
-                producerId: header.producerId.rawValue, producerEpoch: header.producerEpoch,
-                firstSequence: header.baseSequence, lastOffsetDelta: header.lastOffsetDelta, baseOffset: -1,
-                maxTimestamp: header.maxTimestamp))
+        return producers.check(Self.storedBatch(view, baseOffset: -1, maxTimestamp: view.header.maxTimestamp), origin: origin)
+    }
+
+    /// True when a transactional batch of this producer and epoch would start a transaction in this partition,
+    /// so that the coordinator must confirm the partition is in the transaction first (KIP-890); with the
+    /// guard to pass to `isVerified(producerId:guard:)` at append time.
+    public func needsVerification(producerId: Int64, producerEpoch: Int16) throws -> (needed: Bool, guard: UInt64) {
+        try lock.withLock {
+            guard !isClosed else { throw StorageError.closed }
+            try loadProducersLocked()
+            return (
+                producers.needsVerification(producerId: producerId, producerEpoch: producerEpoch),
+                markerCounts[producerId] ?? 0
+            )
+        }
+    }
+
+    /// Whether a verification taken with `guard` still holds: no COMMIT/ABORT marker of the producer landed since.
+    public func isVerified(producerId: Int64, guard token: UInt64) -> Bool {
+        lock.withLock { (markerCounts[producerId] ?? 0) == token }
+    }
+
+    /// The last stable offset for `highWatermark`: read_committed consumers read below it.
+    public func lastStableOffset(highWatermark: Int64) throws -> Int64 {
+        try lock.withLock {
+            guard !isClosed else { throw StorageError.closed }
+            try loadProducersLocked()
+            producers.highWatermarkUpdated(highWatermark)
+            return producers.lastStableOffset(highWatermark: highWatermark)
+        }
+    }
+
+    /// The aborted transactions a read_committed fetch from `fetchOffset` returning batches below
+    /// `upperBoundOffset` must list.
+    public func abortedTransactions(from fetchOffset: Int64, upTo upperBoundOffset: Int64) throws
+        -> [FetchAbortedTransaction]
+    {
+        try lock.withLock {
+            guard !isClosed else { throw StorageError.closed }
+            try loadProducersLocked()
+            return producers.abortedTransactions(from: fetchOffset, upTo: upperBoundOffset)
+        }
+    }
+
+    /// The producers of this partition with their entries (DescribeProducers), and the ongoing transactions.
+    public func producerStates() throws -> [(producerId: Int64, entry: ProducerEntry)] {
+        try lock.withLock {
+            guard !isClosed else { throw StorageError.closed }
+            try loadProducersLocked()
+            return producers.producers.producers.keys.sorted().map { ($0, producers.producers.producers[$0]!) }
+        }
     }
 
     /// A producer's entry (the log's state as of its last append), for tools and tests.
@@ -346,46 +409,81 @@ public final class PartitionLog: @unchecked Sendable {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
             try loadProducersLocked()
-            return producers.count
+            return producers.producers.count
         }
     }
 
-    /// Rebuilds the producer state from the headers of the batches at or after logStartOffset, then expires
-    /// the producers idle for longer than producer.id.expiration.ms.
+    /// Rebuilds the producer state from the batches at or after logStartOffset (their headers, and the one
+    /// record of a control batch with a producer id: a transaction marker), then expires the producers idle for
+    /// longer than producer.id.expiration.ms (never one with an ongoing transaction).
     private func loadProducersLocked() throws {
         guard !producersLoaded else { return }
-        var table = ProducerStateTable()
+        var state = PartitionTransactionState(logStartOffset: _logStartOffset)
         for segment in segments {
             try segment.scanHeaders(from: 0) { info in
-                if info.producerId >= 0 && info.attributes & 0x20 == 0 && info.lastOffset >= _logStartOffset {
-                    table.apply(Self.producerBatch(info))
+                guard info.producerId >= 0, info.lastOffset >= _logStartOffset else { return true }
+                if info.attributes & 0x20 != 0 {
+                    let view = try segment.readBatch(info)
+                    state.apply(Self.storedBatch(view, baseOffset: info.baseOffset, maxTimestamp: info.maxTimestamp))
+                } else {
+                    state.apply(
+                        StoredBatch.data(
+                            producerId: info.producerId, producerEpoch: info.producerEpoch,
+                            firstSequence: info.baseSequence, lastOffsetDelta: Int32(info.lastOffset - info.baseOffset),
+                            baseOffset: info.baseOffset, maxTimestamp: info.maxTimestamp,
+                            isTransactional: info.attributes & 0x10 != 0))
                 }
                 return true
             }
         }
-        table.expire(now: clock.nowMillis, expirationMs: _config.producerIdExpirationMs)
-        producers = table
+        state.expire(now: clock.nowMillis, expirationMs: _config.producerIdExpirationMs)
+        producers = state
         producersLoaded = true
     }
 
-    private static func producerBatch(_ info: BatchInfo) -> ProducerBatch {
-        ProducerBatch(
-            producerId: info.producerId, producerEpoch: info.producerEpoch, firstSequence: info.baseSequence,
-            lastOffsetDelta: Int32(info.lastOffset - info.baseOffset), baseOffset: info.baseOffset,
-            maxTimestamp: info.maxTimestamp)
+    /// A batch as the transaction state sees it, at `baseOffset`; a control batch's record is read for its type
+    /// and (for a marker) the coordinator epoch.
+    static func storedBatch(_ view: RecordBatchView, baseOffset: Int64, maxTimestamp: Int64) -> StoredBatch {
+        let header = view.header
+        var controlType: Int16?
+        var coordinatorEpoch: Int32 = -1
+        if header.attributes.isControl, header.producerId.rawValue >= 0, let (key, value) = try? view.controlRecord() {
+            controlType = key.type.rawValue
+            if key.type == .commit || key.type == .abort, let value,
+                let marker = try? EndTransactionMarker(from: value)
+            {
+                coordinatorEpoch = marker.coordinatorEpoch
+            }
+        }
+        return StoredBatch(
+            producerId: header.producerId.rawValue, producerEpoch: header.producerEpoch,
+            baseSequence: header.baseSequence, baseOffset: baseOffset,
+            lastOffset: baseOffset + Int64(header.lastOffsetDelta), maxTimestamp: maxTimestamp,
+            isTransactional: header.attributes.isTransactional, isControl: header.attributes.isControl,
+            controlType: controlType, coordinatorEpoch: coordinatorEpoch)
     }
 
     /// Records a stored batch in the producer state (when the state is loaded; otherwise the rebuild reads it).
-    private func recordProducer(_ info: BatchInfo) {
-        guard producersLoaded, info.producerId >= 0, info.attributes & 0x20 == 0 else { return }
-        producers.apply(Self.producerBatch(info))
+    private func recordProducer(_ view: RecordBatchView, baseOffset: Int64, maxTimestamp: Int64) {
+        guard producersLoaded, view.header.producerId.rawValue >= 0 else { return }
+        let batch = Self.storedBatch(view, baseOffset: baseOffset, maxTimestamp: maxTimestamp)
+        if batch.markerType != nil { markerCounts[batch.producerId, default: 0] += 1 }
+        producers.apply(batch)
     }
 
-    private func validated(_ batch: ByteBuffer) throws -> RecordBatchView {
+    /// A client's batch gets every check of `validateForAppend`; a coordinator's own batch or a marker may be a
+    /// control batch or carry a producer id without a sequence, as Kafka's coordinators write them.
+    private func validated(_ batch: ByteBuffer, origin: BatchOrigin = .client(verified: false)) throws
+        -> RecordBatchView
+    {
         let view: RecordBatchView
         do {
             view = try RecordBatchView(bytes: batch)
-            try view.validateForAppend()
+            if case .client = origin {
+                try view.validateForAppend()
+            } else {
+                try view.validate()
+            }
         } catch let e as RecordBatchError {
             throw StorageError.invalidBatch(e)
         }
@@ -443,7 +541,7 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             }
         }
-        recordProducer(info)
+        recordProducer(view, baseOffset: info.baseOffset, maxTimestamp: maxTimestamp)
         try applyFsyncPolicy(now: now)
         return AppendInfo(
             baseOffset: info.baseOffset, lastOffset: info.lastOffset,
@@ -666,7 +764,7 @@ public final class PartitionLog: @unchecked Sendable {
                 _logStartOffset = offset
                 try writeCheckpoint()
                 _ = try deleteSegmentsBelowLogStartOffset()
-                producers.removeBelow(logStartOffset: offset)
+                producers.truncateHead(logStartOffset: offset)
             }
             return _logStartOffset
         }
@@ -697,7 +795,7 @@ public final class PartitionLog: @unchecked Sendable {
                 }
             }
             deleted += try deleteSegmentsBelowLogStartOffset()
-            producers.removeBelow(logStartOffset: _logStartOffset)
+            producers.truncateHead(logStartOffset: _logStartOffset)
             producers.expire(now: now, expirationMs: _config.producerIdExpirationMs)
             return deleted
         }
@@ -748,7 +846,7 @@ public final class PartitionLog: @unchecked Sendable {
             try segment.truncate(toPosition: cut, indexIntervalBytes: _config.indexIntervalBytes)
             try segment.openIndexFilesForAppend()
             // The truncated batches may have been some producers' newest: rebuild from the log when next needed.
-            producers.removeAll()
+            producers = PartitionTransactionState(logStartOffset: _logStartOffset)
             producersLoaded = false
             return segment.nextOffset
         }
@@ -766,7 +864,7 @@ public final class PartitionLog: @unchecked Sendable {
     private func truncateFullyLocked(startingAt offset: Int64) throws {
         segments = try Self.startFresh(at: offset, deleting: segments, directory: directory, now: clock.nowMillis)
         _logStartOffset = offset
-        producers.removeAll()
+        producers = PartitionTransactionState(logStartOffset: offset)
         producersLoaded = true
     }
 

@@ -1,12 +1,20 @@
+import NIOConcurrencyHelpers
+
 /// A single node's durable producer-id counter: the file `producer-ids` in the data directory holds the first id
 /// not yet reserved (text `1\n<next>\n`). A block is reserved by writing the counter past it (fsynced, atomic
 /// rename) before any of its ids is handed out, so a restart never hands an id out twice. (A cluster reserves
 /// blocks through the controller instead.)
 public enum ProducerIdBlocks {
     static let fileName = "producer-ids"
+    /// Reservations are read-modify-write of one file: one at a time in this process.
+    private static let lock = NIOLock()
 
     /// Reserves the next `count` ids.
     public static func reserve(count: Int64, directory: String) throws -> Range<Int64> {
+        try lock.withLock { try reserveLocked(count: count, directory: directory) }
+    }
+
+    private static func reserveLocked(count: Int64, directory: String) throws -> Range<Int64> {
         try FileIO.makeDirectory(directory)
         let path = directory + "/" + fileName
         var next: Int64 = 0

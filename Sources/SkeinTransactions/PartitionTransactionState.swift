@@ -520,3 +520,36 @@ public struct PartitionTransactionSnapshot: Hashable, Sendable, Codable {
         self.abortedTransactions = abortedTransactions
     }
 }
+
+/// Who wrote a batch the leader is about to append, which decides the check it gets (Kafka's AppendOrigin).
+public enum BatchOrigin: Hashable, Sendable {
+    /// A client's Produce. `verified`: for a transactional batch that would start a transaction here, the
+    /// transaction coordinator has confirmed that the partition is in the producer's transaction (KIP-890).
+    case client(verified: Bool)
+    /// A coordinator's own records (a TxnOffsetCommit's transactional batch in `__consumer_offsets`): only the
+    /// producer epoch is checked, as Kafka skips the sequence check for AppendOrigin.COORDINATOR.
+    case coordinator
+    /// A COMMIT/ABORT marker from WriteTxnMarkers, with the request's transaction version.
+    case marker(transactionVersion: Int16)
+}
+
+extension PartitionTransactionState {
+    /// The leader's check of a batch by its origin (nothing changes): `check(_:verified:)` for a client's batch,
+    /// `checkMarker(_:transactionVersion:)` for a marker, the producer epoch alone for a coordinator's batch.
+    public func check(_ batch: StoredBatch, origin: BatchOrigin) -> ProducerVerdict {
+        switch origin {
+        case .client(let verified):
+            return check(batch, verified: verified)
+        case .marker(let transactionVersion):
+            return checkMarker(batch, transactionVersion: transactionVersion)
+        case .coordinator:
+            if let entry = producers[batch.producerId], batch.producerEpoch < entry.producerEpoch {
+                return .rejected(
+                    .invalidProducerEpoch,
+                    "Epoch \(batch.producerEpoch) of producer \(batch.producerId) is older than its current epoch \(entry.producerEpoch)."
+                )
+            }
+            return .append
+        }
+    }
+}

@@ -1,5 +1,6 @@
 """Real-client tests: each test module gets a real `skein node` process on free ports, in a temporary data
 directory, killed and removed afterwards. The binary comes from SKEIN_BIN or .build/debug/skein."""
+import contextlib
 import os
 import shutil
 import signal
@@ -85,16 +86,24 @@ class SkeinNode:
         return self.process is not None and self.process.poll() is None
 
 
-@pytest.fixture(scope="module")
-def node():
-    directory = Path(tempfile.mkdtemp(prefix="skein-test-"))
-    n = SkeinNode(directory).start()
+@contextlib.contextmanager
+def running_node(prefix: str = "skein-test-", extra_config: str = ""):
+    """A started SkeinNode in a fresh temporary directory (extra_config is appended to its TOML), SIGKILLed and
+    removed afterwards. For module fixtures that need their own config sections."""
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    n = SkeinNode(directory, extra_config=extra_config).start()
     try:
         yield n
     finally:
         n.kill()
         if os.environ.get("SKEIN_KEEP_TEST_DIRS") is None:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def node():
+    with running_node() as n:
+        yield n
 
 
 @pytest.fixture

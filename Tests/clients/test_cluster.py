@@ -2,6 +2,7 @@
 producing with acks=all while the test SIGKILLs the leader of a partition, then another node, then restarts both.
 Every acknowledged record must be read back at its acknowledged offset, in order per partition; the time from the
 SIGKILL until a new leader takes a write is measured and printed."""
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from conftest import SkeinNode, free_port, skein_binary
 
 
 class ClusterNode(SkeinNode):
-    def __init__(self, directory: Path, node_id: int, ports: dict, rpc_ports: dict, tls: Path):
+    def __init__(self, directory: Path, node_id: int, ports: dict, rpc_ports: dict, tls: Path, extra_config: str = ""):
         self.node_id = node_id
         directory.mkdir(parents=True, exist_ok=True)
         peers = ", ".join(
@@ -33,26 +34,35 @@ class ClusterNode(SkeinNode):
             f"[http]\nport = {self.http_port}\n\n"
             f"[cluster]\nrpc_port = {rpc_ports[node_id]}\npeers = [ {peers} ]\n\n"
             f"[groups]\ninitial_rebalance_delay_ms = 0\nmin_session_timeout_ms = 1000\n"
+            f"{extra_config}"
         )
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    root = Path(tempfile.mkdtemp(prefix="skein-cluster-"))
+@contextlib.contextmanager
+def running_cluster(extra_config: str = "", prefix: str = "skein-cluster-"):
+    """Three started ClusterNodes {node id: node} (extra_config is appended to each TOML), SIGKILLed and removed
+    afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     tls = root / "tls"
     subprocess.run([skein_binary(), "certs", "create", "--dir", str(tls), "--nodes", "1,2,3"], check=True,
                    capture_output=True)
     ports = {i: free_port() for i in (1, 2, 3)}
     rpc_ports = {i: free_port() for i in (1, 2, 3)}
-    nodes = {i: ClusterNode(root / f"n{i}", i, ports, rpc_ports, tls) for i in (1, 2, 3)}
-    for n in nodes.values():
-        n.start()
+    nodes = {i: ClusterNode(root / f"n{i}", i, ports, rpc_ports, tls, extra_config) for i in (1, 2, 3)}
     try:
+        for n in nodes.values():
+            n.start()
         yield nodes
     finally:
         for n in nodes.values():
             n.kill()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with running_cluster() as nodes:
+        yield nodes
 
 
 def bootstrap(nodes) -> str:
