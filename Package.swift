@@ -186,7 +186,8 @@ let package = Package(
                 "SkeinReplication", "SkeinRaft", "SkeinStorage", "KafkaRecords", "SkeinModel", nioCore, nioPosix, logging,
             ]
         ),
-        .testTarget(name: "SkeinStorageTests", dependencies: ["SkeinStorage", "SkeinModel", "KafkaRecords", nioCore]),
+        .testTarget(
+            name: "SkeinStorageTests", dependencies: ["SkeinStorage", "SkeinModel", "KafkaRecords", "SkeinTransactions", nioCore]),
         .testTarget(
             name: "SkeinTransportTests",
             dependencies: [

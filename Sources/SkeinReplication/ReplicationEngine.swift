@@ -242,7 +242,7 @@ public final class ReplicationEngine: @unchecked Sendable {
     /// `origin` decides the producer-state check (a client's batch, a coordinator's, a transaction marker);
     /// `verificationGuard` is that of a KIP-890 verification behind `.client(verified: true)`.
     public func append(
-        _ group: GroupId, batches: [ByteBuffer], waitForCommit: Bool, origin: BatchOrigin = .client(verified: true),
+        _ group: GroupId, batches: [ByteBuffer], waitForCommit: Bool, origin: BatchOrigin = .client(verified: false),
         verificationGuard: UInt64? = nil
     ) -> EventLoopFuture<AppendPosition> {
         loop.flatSubmit {

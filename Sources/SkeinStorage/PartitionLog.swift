@@ -235,7 +235,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// validated before any is written; a failed write (disk full) leaves the earlier batches appended.
     public func appendMany(
         _ batches: [ByteBuffer], leaderEpoch: Int32, timestampType: TimestampType = .createTime, now: Int64? = nil,
-        origin: BatchOrigin = .client(verified: true), verificationGuard: UInt64? = nil
+        origin: BatchOrigin = .client(verified: false), verificationGuard: UInt64? = nil
     ) throws -> [AppendInfo] {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
@@ -318,7 +318,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// `verificationGuard`: the guard of the coordinator's verification behind `origin` `.client(verified: true)`;
     /// if a marker of the producer landed since, the batch counts as unverified.
     public func checkProducer(
-        _ view: RecordBatchView, origin: BatchOrigin = .client(verified: true), verificationGuard: UInt64? = nil
+        _ view: RecordBatchView, origin: BatchOrigin = .client(verified: false), verificationGuard: UInt64? = nil
     ) throws -> ProducerVerdict {
         try lock.withLock {
             guard !isClosed else { throw StorageError.closed }
@@ -765,6 +765,7 @@ public final class PartitionLog: @unchecked Sendable {
                 try writeCheckpoint()
                 _ = try deleteSegmentsBelowLogStartOffset()
                 producers.truncateHead(logStartOffset: offset)
+                producers.removeProducersBelowLogStart()
             }
             return _logStartOffset
         }
@@ -796,6 +797,7 @@ public final class PartitionLog: @unchecked Sendable {
             }
             deleted += try deleteSegmentsBelowLogStartOffset()
             producers.truncateHead(logStartOffset: _logStartOffset)
+            producers.removeProducersBelowLogStart()
             producers.expire(now: now, expirationMs: _config.producerIdExpirationMs)
             return deleted
         }

@@ -417,6 +417,13 @@ public struct PartitionTransactionState: Hashable, Sendable {
         unreplicatedTransactions.removeFirst(Self.firstIndex(in: unreplicatedTransactions, lastOffsetAtLeast: newStart))
     }
 
+    /// Forgets producers whose batches all lie below the log start offset (except those with an ongoing
+    /// transaction), as a rebuild from the remaining log would: so that every replica's state is a function of its
+    /// log, whether or not it rebuilt it.
+    public mutating func removeProducersBelowLogStart() {
+        producers.removeBelow(logStartOffset: logStartOffset)
+    }
+
     /// Log truncation: the log now ends before `offset`. What batches at or above it did to producers (epochs,
     /// sequences, transactions begun or ended) cannot be undone in place, so the state is rebuilt as Kafka's
     /// truncateAndReload does: from `snapshot` (taken with `endOffset` at or below `offset`; nil = empty, from the

@@ -147,7 +147,8 @@ import Testing
         #expect(keys[ApiKey.produce.rawValue] == 0...11)
         #expect(keys[ApiKey.fetch.rawValue] == 4...17)
         #expect(keys[ApiKey.joinGroup.rawValue] == 2...9)  // KIP-896's floor
-        #expect(keys[ApiKey.endTxn.rawValue] == nil)  // not served yet: not advertised
+        #expect(keys[ApiKey.endTxn.rawValue] == 0...4)  // transaction version 1: EndTxn v5 is not advertised
+        #expect(keys[ApiKey.writeTxnMarkers.rawValue] == nil)  // between nodes only
         // An unknown version: error 35 in the v0 layout.
         var raw = ByteBuffer()
         raw.writeInteger(Int16(18))
@@ -169,7 +170,7 @@ import Testing
 
     @Test func unservedApisAndMalformedBodiesCloseTheConnection() throws {
         let f = try Fixture()
-        guard case .close = try f.send(EndTxnRequest(transactionalId: "t"), version: 3) else {
+        guard case .close = try f.send(WriteTxnMarkersRequest(markers: []), version: 1) else {
             Issue.record("an API not served must close the connection")
             return
         }

@@ -32,6 +32,23 @@ def init_producer_id(bootstrap: str, transactional_id: str | None = None):
     return error, pid, epoch
 
 
+def find_coordinator(bootstrap: str, key: str, key_type: int = 1):
+    """FindCoordinator v1 on a raw socket: (error code, node id)."""
+    host, port = bootstrap.split(":")
+    client = b"raw-test"
+    frame = struct.pack(">hhih", 10, 1, 8, len(client)) + client
+    frame += struct.pack(">h", len(key)) + key.encode() + struct.pack(">b", key_type)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
+        data = s.recv(size, socket.MSG_WAITALL)
+    correlation, _throttle, error = struct.unpack_from(">iih", data)
+    assert correlation == 8
+    message_length = struct.unpack_from(">h", data, 10)[0]
+    node_id = struct.unpack_from(">i", data, 12 + max(message_length, 0))[0]
+    return error, node_id
+
+
 def test_producer_ids_are_unique_and_survive_a_crash(node):
     first = [init_producer_id(node.bootstrap) for _ in range(5)]
     assert all(e == 0 and epoch == 0 for e, _, epoch in first)
@@ -42,11 +59,13 @@ def test_producer_ids_are_unique_and_survive_a_crash(node):
     after = [init_producer_id(node.bootstrap) for _ in range(5)]
     assert all(e == 0 for e, _, _ in after)
     assert min(pid for _, pid, _ in after) > max(ids), "a producer id was handed out again after the restart"
-    # A transactional id goes through the transaction coordinator (which may still be loading its state partitions
-    # just after the restart: COORDINATOR_LOAD_IN_PROGRESS / COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR meanwhile):
-    # a fresh id at epoch 0, distinct from every idempotent producer's.
+    # A transactional id goes through the transaction coordinator, found (and in Kafka created: __transaction_state)
+    # by FindCoordinator key_type 1 as a client does; it may still be loading its state partitions just after the
+    # restart (COORDINATOR_LOAD_IN_PROGRESS / COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR meanwhile). A fresh id at
+    # epoch 0, distinct from every idempotent producer's.
     deadline = time.time() + 30
     while True:
+        find_coordinator(node.bootstrap, "tx-1")
         error, txn_pid, txn_epoch = init_producer_id(node.bootstrap, "tx-1")
         if error not in (14, 15, 16) or time.time() > deadline:
             break

@@ -213,9 +213,13 @@ def init_producer_id(address: str, transactional_id, timeout_ms: int = 60000, ve
 
 def init_producer_id_retrying(address: str, transactional_id, timeout_ms: int = 60000, timeout: float = 30.0,
                               also_retry=()):
-    """InitProducerId v1, retried while the coordinator loads (14/15/16) or on the codes in also_retry."""
+    """InitProducerId v1 the way a client does it: FindCoordinator (key_type 1) first -- in Kafka that is what creates
+    __transaction_state and so the coordinator -- then InitProducerId, both retried while the coordinator loads
+    (14/15/16) or on the codes in also_retry."""
     deadline = time.time() + timeout
     while True:
+        if transactional_id is not None:
+            find_coordinator_retrying(address, transactional_id, 1, timeout=max(deadline - time.time(), 0))
         result = init_producer_id(address, transactional_id, timeout_ms)
         if result[0] not in COORDINATOR_RETRIABLE + tuple(also_retry) or time.time() > deadline:
             return result

@@ -1,0 +1,123 @@
+import KafkaRecords
+import NIOCore
+import SkeinModel
+import SkeinStorage
+import SkeinTransactions
+import Testing
+
+/// A transactional producer's batch of `count` records starting at sequence `seq`.
+private func transactional(pid: Int64, epoch: Int16 = 0, seq: Int32, count: Int = 2) -> ByteBuffer {
+    let records = (0..<count).map { i in
+        Record(offsetDelta: Int32(i), timestampDelta: 0, key: nil, value: ByteBuffer(string: "t\(pid)-\(Int(seq) + i)"))
+    }
+    return try! RecordBatchBuilder.build(
+        records: records, baseTimestamp: testClock.nowMillis, producerId: ProducerId(pid), producerEpoch: epoch,
+        baseSequence: seq, isTransactional: true)
+}
+
+private func marker(commit: Bool, pid: Int64, epoch: Int16 = 0, coordinatorEpoch: Int32 = 0) -> ByteBuffer {
+    try! RecordBatchBuilder.transactionMarker(
+        commit: commit, producerId: ProducerId(pid), producerEpoch: epoch, coordinatorEpoch: coordinatorEpoch,
+        timestamp: testClock.nowMillis)
+}
+
+private func kafkaError(_ body: () throws -> Void) -> KafkaErrorCode? {
+    do {
+        try body()
+        return nil
+    } catch let e as StorageError {
+        return e.kafkaErrorCode
+    } catch {
+        return .unknownServerError
+    }
+}
+
+/// The transaction state a partition log keeps: the last stable offset, the aborted-transaction index, the KIP-890
+/// and marker checks of the leader, and the same state rebuilt from the segments after a reopen or a truncation.
+@Suite struct TransactionLogTests {
+    let verified = BatchOrigin.client(verified: true)
+    let markerOrigin = BatchOrigin.marker(transactionVersion: 1)
+
+    @Test func lastStableOffsetAbortedIndexAndRebuild() throws {
+        try withTemporaryDirectory { dir in
+            do {
+                let log = try PartitionLog(directory: dir, config: LogConfig(segmentBytes: 400), clock: testClock)
+                _ = try log.appendMany([makeBatch(count: 2)], leaderEpoch: 0)  // 0-1 plain
+                _ = try log.appendMany([transactional(pid: 7, seq: 0)], leaderEpoch: 0, origin: verified)  // 2-3
+                _ = try log.appendMany([makeBatch(count: 2)], leaderEpoch: 0)  // 4-5 plain, after the open txn
+                #expect(try log.lastStableOffset(highWatermark: log.logEndOffset) == 2)
+                _ = try log.appendMany([transactional(pid: 8, seq: 0)], leaderEpoch: 0, origin: verified)  // 6-7
+                _ = try log.appendMany([marker(commit: false, pid: 7)], leaderEpoch: 0, origin: markerOrigin)  // 8
+                // A marker above the high watermark is not yet decided for readers.
+                #expect(try log.lastStableOffset(highWatermark: 8) == 2)
+                // Producer 8's transaction still holds the LSO; the abort of 7 is indexed.
+                #expect(try log.lastStableOffset(highWatermark: log.logEndOffset) == 6)
+                _ = try log.appendMany([marker(commit: true, pid: 8)], leaderEpoch: 0, origin: markerOrigin)  // 9
+                #expect(try log.lastStableOffset(highWatermark: 10) == 10)
+                #expect(
+                    try log.abortedTransactions(from: 0, upTo: 10)
+                        == [FetchAbortedTransaction(producerId: 7, firstOffset: 2)])
+                #expect(try log.abortedTransactions(from: 9, upTo: 10).isEmpty)
+                try log.close()
+            }
+            // Reopened: the state comes back from the segments, markers included.
+            let log = try PartitionLog(directory: dir, config: LogConfig(segmentBytes: 400), clock: testClock)
+            #expect(try log.lastStableOffset(highWatermark: 10) == 10)
+            #expect(
+                try log.abortedTransactions(from: 0, upTo: 10) == [FetchAbortedTransaction(producerId: 7, firstOffset: 2)])
+            #expect(try log.producerEntry(8)?.currentTxnFirstOffset == nil)
+            // A follower cutting its log back before producer 8's commit marker: its transaction is open again.
+            try log.truncate(to: 9)
+            #expect(try log.lastStableOffset(highWatermark: 9) == 6)
+            #expect(try log.producerEntry(8)?.currentTxnFirstOffset == 6)
+        }
+    }
+
+    @Test func leaderChecksOfTransactionalBatchesAndMarkers() throws {
+        try withTemporaryDirectory { dir in
+            let log = try PartitionLog(directory: dir, clock: testClock)
+            // KIP-890: a transactional batch that would start a transaction needs the coordinator's confirmation.
+            #expect(
+                kafkaError { _ = try log.appendMany([transactional(pid: 5, seq: 0)], leaderEpoch: 0) }
+                    == .invalidTxnState)
+            let (needed, token) = try log.needsVerification(producerId: 5, producerEpoch: 0)
+            #expect(needed)
+            _ = try log.appendMany(
+                [transactional(pid: 5, seq: 0)], leaderEpoch: 0, origin: verified, verificationGuard: token)
+            // The transaction is ongoing: the next batch needs no confirmation.
+            #expect(try !log.needsVerification(producerId: 5, producerEpoch: 0).needed)
+            _ = try log.appendMany([transactional(pid: 5, seq: 2)], leaderEpoch: 0)
+            // A non-transactional batch of the same producer during its transaction is refused.
+            let plain = try! RecordBatchBuilder.build(
+                records: [Record(offsetDelta: 0, timestampDelta: 0, key: nil, value: ByteBuffer(string: "p"))],
+                baseTimestamp: testClock.nowMillis, producerId: 5, producerEpoch: 0, baseSequence: 4)
+            #expect(kafkaError { _ = try log.appendMany([plain], leaderEpoch: 0) } == .invalidTxnState)
+            // Clients may not write markers.
+            #expect(kafkaError { _ = try log.appendMany([marker(commit: true, pid: 5)], leaderEpoch: 0) } != nil)
+            // A verification taken before a marker no longer holds after it (Kafka's VerificationGuard).
+            let stale = try log.needsVerification(producerId: 5, producerEpoch: 0).guard
+            _ = try log.appendMany(
+                [marker(commit: true, pid: 5, coordinatorEpoch: 3)], leaderEpoch: 0, origin: markerOrigin)
+            #expect(
+                kafkaError {
+                    _ = try log.appendMany(
+                        [transactional(pid: 5, seq: 4)], leaderEpoch: 0, origin: verified, verificationGuard: stale)
+                } == .invalidTxnState)
+            // A marker from an older coordinator epoch is fenced; one with an older producer epoch is refused.
+            #expect(
+                kafkaError {
+                    _ = try log.appendMany(
+                        [marker(commit: false, pid: 5, coordinatorEpoch: 2)], leaderEpoch: 0, origin: markerOrigin)
+                } == .transactionCoordinatorFenced)
+            _ = try log.appendMany(
+                [marker(commit: false, pid: 5, epoch: 1, coordinatorEpoch: 3)], leaderEpoch: 0, origin: markerOrigin)
+            #expect(
+                kafkaError {
+                    _ = try log.appendMany(
+                        [marker(commit: true, pid: 5, epoch: 0, coordinatorEpoch: 3)], leaderEpoch: 0,
+                        origin: markerOrigin)
+                } == .invalidProducerEpoch)
+            #expect(try log.lastStableOffset(highWatermark: log.logEndOffset) == log.logEndOffset)
+        }
+    }
+}
