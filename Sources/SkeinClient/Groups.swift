@@ -63,15 +63,16 @@ extension KafkaClient {
         code == .coordinatorNotAvailable || code == .coordinatorLoadInProgress || code == .notCoordinator
     }
 
-    /// Runs `body` against the group's coordinator, finding it again (with backoff) while it moves or loads.
+    /// Runs `body` against the coordinator of a group (`keyType` 0) or a transactional id (1), finding it again
+    /// (with backoff) while it moves or loads.
     func withCoordinator<T: Sendable>(
-        of groupId: String, _ body: (BrokerId, BrokerConnection) async throws -> T
+        of groupId: String, keyType: Int8 = 0, _ body: (BrokerId, BrokerConnection) async throws -> T
     ) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let (id, conn) = try await findCoordinator(groupId)
+                let (id, conn) = try await findCoordinator(groupId, keyType: keyType)
                 return try await body(id, conn)
             } catch let error as KafkaError where Self.isCoordinatorRetriable(error.code) && attempt < 20 {
             } catch KafkaClientError.connectionClosed where attempt < 20 {
@@ -80,11 +81,11 @@ extension KafkaClient {
         }
     }
 
-    /// The coordinator of `groupId` (FindCoordinator) and a connection to it.
-    func findCoordinator(_ groupId: String) async throws -> (BrokerId, BrokerConnection) {
+    /// The coordinator of `groupId` (FindCoordinator; `keyType` 1: of a transactional id) and a connection to it.
+    func findCoordinator(_ groupId: String, keyType: Int8 = 0) async throws -> (BrokerId, BrokerConnection) {
         let conn = try await someConnection()
         let version = try conn.version(for: FindCoordinatorRequest.self)
-        var request = FindCoordinatorRequest(keyType: 0)
+        var request = FindCoordinatorRequest(keyType: keyType)
         if version >= 4 { request.coordinatorKeys = [groupId] } else { request.key = groupId }
         let response = try await conn.send(request, version: version, timeout: requestTimeout.timeAmount).response
         let (code, message, node): (Int16, String?, BrokerId)

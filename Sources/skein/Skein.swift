@@ -9,7 +9,7 @@ struct Skein: AsyncParsableCommand {
         abstract: "Skein: a Kafka-compatible event streaming cluster.",
         discussion: "Global option: --brokers host:port[,...] (or SKEIN_BROKERS) may come before or after the verb.",
         subcommands: [
-            NodeCommand.self, TopicCommand.self, GroupCommand.self, SchemaCommand.self, ProduceCommand.self, ConsumeCommand.self, Bench.self,
+            NodeCommand.self, TopicCommand.self, GroupCommand.self, TxnCommand.self, SchemaCommand.self, ProduceCommand.self, ConsumeCommand.self, Bench.self,
             CertsCommand.self, ClusterCommand.self,
         ]
     )
