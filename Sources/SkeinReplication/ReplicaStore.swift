@@ -99,13 +99,24 @@ public final class ReplicaStore {
         return RaftPersistentState(hardState: hs, logStart: start, voters: try loadVoters(), entries: entries)
     }
 
-    /// The batches covering `from` through `through`, read from disk.
+    /// The batches covering `from` through `through` (the first one containing `from`, the last one containing
+    /// `through`, which may end after it), read from disk.
     public func batches(from: Int64, through: Int64) throws -> [RecordBatchView] {
-        guard from <= through, from < log.logEndOffset else { return [] }
-        let read = try log.read(fromOffset: max(from, log.logStartOffset), maxBytes: Int.max, maxOffset: through + 1)
-        var buffer = ByteBufferAllocator().buffer(capacity: read.sizeInBytes)
-        for chunk in read.chunks { try chunk.read(into: &buffer) }
-        return RecordBatchSequence(buffer).map { $0 }
+        var found: [RecordBatchView] = []
+        var next = max(from, log.logStartOffset)
+        // A read's maxOffset would leave out a batch that ends after `through`: read on, a few MiB at a time.
+        while next <= through, next < log.logEndOffset {
+            let read = try log.read(fromOffset: next, maxBytes: from == through ? 1 : 4 << 20)
+            guard read.sizeInBytes > 0 else { break }
+            var buffer = ByteBufferAllocator().buffer(capacity: read.sizeInBytes)
+            for chunk in read.chunks { try chunk.read(into: &buffer) }
+            for batch in RecordBatchSequence(buffer) {
+                guard batch.baseOffset <= through else { return found }
+                found.append(batch)
+            }
+            next = read.nextOffset
+        }
+        return found
     }
 
     /// A record batch as a Raft entry.
