@@ -115,6 +115,14 @@ extension Broker {
             ] : r.transactions
         let futures = transactions.map { t in
             let partitions = t.topics.flatMap { topic in topic.partitions.map { TxnTopicPartition(topic.name, $0) } }
+            // Kafka (KafkaApis.handleAddPartitionsToTxnRequest): partitions this cluster does not know are
+            // UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED; nothing is added.
+            let unknown = Set(partitions.filter { !partitionExists($0) })
+            if !unknown.isEmpty {
+                var errors: [TxnTopicPartition: KafkaErrorCode] = [:]
+                for tp in partitions { errors[tp] = unknown.contains(tp) ? .unknownTopicOrPartition : .operationNotAttempted }
+                return txns.loop.makeSucceededFuture(Self.addPartitionsResult(t, errors: errors))
+            }
             let request = SkeinTransactions.AddPartitionsToTxnRequest(
                 transactionalId: t.transactionalId, producerId: t.producerId.rawValue, producerEpoch: t.producerEpoch,
                 partitions: partitions, verifyOnly: t.verifyOnly, apiVersion: version)
@@ -129,17 +137,7 @@ extension Broker {
                 if version < 4 {
                     errors = errors.mapValues { $0 == .transactionAbortable ? .invalidTxnState : $0 }
                 }
-                return KafkaWire.AddPartitionsToTxnResponse.AddPartitionsToTxnResult(
-                    transactionalId: t.transactionalId,
-                    topicResults: t.topics.map { topic in
-                        .init(
-                            name: topic.name,
-                            resultsByPartition: topic.partitions.map {
-                                .init(
-                                    partitionIndex: $0,
-                                    partitionErrorCode: (errors[TxnTopicPartition(topic.name, $0)] ?? .none).rawValue)
-                            })
-                    })
+                return Self.addPartitionsResult(t, errors: errors)
             }
         }
         return EventLoopFuture.whenAllSucceed(futures, on: txns.loop).map { results in
@@ -151,6 +149,33 @@ extension Broker {
             }
             return response
         }
+    }
+
+    static func addPartitionsResult(
+        _ t: KafkaWire.AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction,
+        errors: [TxnTopicPartition: KafkaErrorCode]
+    ) -> KafkaWire.AddPartitionsToTxnResponse.AddPartitionsToTxnResult {
+        KafkaWire.AddPartitionsToTxnResponse.AddPartitionsToTxnResult(
+            transactionalId: t.transactionalId,
+            topicResults: t.topics.map { topic in
+                .init(
+                    name: topic.name,
+                    resultsByPartition: topic.partitions.map {
+                        .init(
+                            partitionIndex: $0,
+                            partitionErrorCode: (errors[TxnTopicPartition(topic.name, $0)] ?? .none).rawValue)
+                    })
+            })
+    }
+
+    /// Whether the cluster (this node's metadata) has this topic partition.
+    func partitionExists(_ tp: TxnTopicPartition) -> Bool {
+        guard tp.partition >= 0 else { return false }
+        if let cluster {
+            guard let topic = cluster.controller.metadata.topics[tp.topic] else { return false }
+            return tp.partition < topic.partitionCount
+        }
+        return topics.topic(named: tp.topic)?.partition(tp.partition) != nil
     }
 
     func addOffsetsToTxn(_ r: KafkaWire.AddOffsetsToTxnRequest, version: Int16)
