@@ -3,6 +3,7 @@ producing with acks=all while the test SIGKILLs the leader of a partition, then 
 Every acknowledged record must be read back at its acknowledged offset, in order per partition; the time from the
 SIGKILL until a new leader takes a write is measured and printed."""
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -56,7 +57,10 @@ def running_cluster(extra_config: str = "", prefix: str = "skein-cluster-"):
     finally:
         for n in nodes.values():
             n.kill()
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("SKEIN_KEEP_TEST_DIRS") is None:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"kept {root}")
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ consume-transform-produce inconsistencies (every input record below the group's 
 output exactly once, none above it is), non-monotonic polls of the readers, and a last stable offset that never
 reaches the high watermark. Every count must be zero, and transactions must keep committing after the kills."""
 import collections
+import logging
 import os
 import random
 import re
@@ -71,10 +72,40 @@ class History:
         self.fed = set()  # input values the feeder got acknowledged
         self.reads = {t: collections.Counter() for t in DATA_TOPICS}  # values the readers saw
         self.non_monotonic = []  # (topic, partition, previous offset, offset)
+        self.offset_logs = []  # librdkafka's log lines about offset resets and truncation, for the summary
 
     def count(self, what):
         with self.lock:
             self.events[what] += 1
+
+
+class OffsetLog(logging.Handler):
+    """Keeps librdkafka's log lines about its consumer moving its position by itself -- offset resets (after
+    OFFSET_OUT_OF_RANGE, or a missing committed offset) and seeks after an OffsetForLeaderEpoch answer below the
+    position ("truncation"): they explain a consumer going backwards. Needs debug=fetch,topic (seeks are debug-only)."""
+
+    def __init__(self, history, who):
+        super().__init__(logging.DEBUG)
+        self.history = history
+        self.who = who
+
+    def emit(self, record):
+        message = record.getMessage()
+        if "no previously committed offset" in message and not self.history.kills:
+            return  # the worker's group starting out, not news
+        if (re.match(r"(CONSUMER|OFFSET) ", message) and re.search(r"Seek |truncat|offset reset", message)
+                and "(at offset BEGINNING" not in message):
+            with self.history.lock:
+                if len(self.history.offset_logs) < 200:
+                    self.history.offset_logs.append(f"{self.who}: {message}")
+
+
+def client_logger(history, who) -> logging.Logger:
+    logger = logging.getLogger(f"jepsen.{who}.{uuid.uuid4().hex[:6]}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(OffsetLog(history, who))
+    return logger
 
 
 def err_name(err) -> str:
@@ -233,7 +264,8 @@ def ctp_worker(bs, history, stop, hard_stop, target):
     consumer = Consumer({"bootstrap.servers": bs, "group.id": CTP_GROUP, "enable.auto.commit": False,
                          "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                          "session.timeout.ms": 10000, "heartbeat.interval.ms": 500, "max.poll.interval.ms": 120000,
-                         "topic.metadata.refresh.interval.ms": 2000})
+                         "topic.metadata.refresh.interval.ms": 2000, "logger": client_logger(history, "ctp"),
+                         "debug": "fetch,topic"})
     consumer.subscribe([CTP_IN])
     client = TxnClient(bs, CTP_TXN_ID, history, hard_stop)
     done = {}
@@ -348,7 +380,8 @@ def reader_worker(bs, topic, history, stop):
     """A read_committed consumer with a fixed assignment, no seeks: offsets only ever go up per partition."""
     consumer = Consumer({"bootstrap.servers": bs, "group.id": f"jepsen-reader-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "auto.offset.reset": "earliest", "topic.metadata.refresh.interval.ms": 2000})
+                         "auto.offset.reset": "earliest", "topic.metadata.refresh.interval.ms": 2000,
+                         "logger": client_logger(history, f"reader {topic}"), "debug": "fetch,topic"})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
     last = {}
     try:
@@ -522,6 +555,8 @@ def check(bs, history):
     # Consume-transform-produce.
     inputs, stuck_in = read_topic(bs, CTP_IN, "read_uncommitted")
     outputs, stuck_out = read_topic(bs, CTP_OUT, "read_committed")
+    raw_outputs, _ = read_topic(bs, CTP_OUT, "read_uncommitted")
+    in_log = collections.Counter(v for recs in raw_outputs.values() for _, v in recs)
     if stuck_in or stuck_out:
         anomalies["ctp topic unreadable to its end"].append((stuck_in, stuck_out))
     c = Consumer({"bootstrap.servers": bs, "group.id": CTP_GROUP, "enable.auto.commit": False,
@@ -554,8 +589,9 @@ def check(bs, history):
     for value, (p, offset) in input_at.items():
         below = offset < max(final.get(p, -1), 0)
         if below and out_count[value] != 1:
+            # (how many copies of its output the log holds at all, aborted ones included)
             anomalies["ctp input below the committed offset not output exactly once"].append(
-                (value, out_count[value]))
+                (value, out_count[value], f"{in_log['out:' + value]} in the log"))
         if not below and out_count[value]:
             anomalies["ctp input above the committed offset in the output"].append((value, out_count[value]))
     ctp = {"inputs": len(input_at), "outputs": sum(out_count.values()), "committed offsets": final,
@@ -569,6 +605,14 @@ def test_transactions_under_sigkill(txn_cluster):
     nodes = txn_cluster
     bs = bootstrap(nodes)
     admin = AdminClient({"bootstrap.servers": bs})
+
+    def formed():
+        try:
+            md = admin.list_topics(timeout=5)
+        except KafkaException:
+            return False
+        return len(md.brokers) == 3 and md.controller_id in nodes
+    wait_for(formed, timeout=60, interval=0.2)
     topics = list(DATA_TOPICS) + [CTP_IN, CTP_OUT]
     for name, future in admin.create_topics(
             [NewTopic(t, num_partitions=PARTITIONS, replication_factor=3) for t in topics]).items():
@@ -659,6 +703,8 @@ def test_transactions_under_sigkill(txn_cluster):
           f"{committed_after_last_restart}")
     print(f"  consume-transform-produce: {len(history.ctp_commits)} commits, {ctp}")
     print(f"  client errors seen: {dict(history.events.most_common(20))}")
+    for line in history.offset_logs[:20]:
+        print(f"  consumer moved itself: {line}")
     print(f"  anomalies: {({k: len(v) for k, v in anomalies.items() if v}) or 'none'}")
     for kind, cases in anomalies.items():
         if cases:
