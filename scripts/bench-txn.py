@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Transactional throughput and the cost of idempotence, with confluent-kafka (librdkafka) against Skein.
 
-Three measurements on one topic, 1 KiB records, no compression, acks=all:
-  plain        enable.idempotence=false
-  idempotent   enable.idempotence=true
+Three measurements, 1 KiB records, no compression, acks=all:
+  plain        enable.idempotence=false, one partition (bench-vs-tansu.py's producer loop)
+  idempotent   enable.idempotence=true, the same
   transactions a transactional producer committing transactions of --txn-records records each, one after the
                other (begin, produce, commit): transactions/s and records/s, with the commit latency.
 
@@ -38,27 +38,6 @@ def create_topic(bootstrap, name, partitions, replicas):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(name, partitions, replicas)])[name].result(timeout=30)
     time.sleep(1.0 if replicas > 1 else 0.2)
-
-
-def produce(bootstrap, topic, records, idempotence):
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": idempotence,
-                  "linger.ms": 5, "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000})
-    value = b"x" * 1024
-    failures = []
-    start = time.perf_counter()
-    for i in range(records):
-        while True:
-            try:
-                p.produce(topic, value=value, key=str(i % 1000).encode(),
-                          on_delivery=lambda err, msg: err and failures.append(err))
-                break
-            except BufferError:
-                p.poll(0.01)
-    p.flush(120)
-    elapsed = time.perf_counter() - start
-    if failures:
-        sys.exit(f"{len(failures)} deliveries failed: {failures[0]}")
-    return records * 1024 / elapsed / 1e6, records / elapsed
 
 
 def transactions(bootstrap, topic, count, per_txn):
@@ -100,10 +79,11 @@ def main():
             bootstrap = f"127.0.0.1:{port}"
         results = {}
         for name, idempotence in (("plain", False), ("idempotent", True)):
+            # The producer loop of bench-vs-tansu.py: one partition, one producer, untimed warm-up records first.
             topic = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-            create_topic(bootstrap, topic, args.partitions, args.replicas)
-            produce(bootstrap, topic, min(20_000, args.records), idempotence)  # warm-up, untimed
-            results[name] = produce(bootstrap, topic, args.records, idempotence)
+            results[name] = tansu_bench.produce(
+                bootstrap, topic, args.records, 1024, "all", idempotence=idempotence, replicas=args.replicas,
+                warmup=min(20_000, args.records))
             print(f"{name:12s} acks=all: {results[name][0]:8.1f} MB/s  {results[name][1]:10.0f} records/s")
         cost = 1 - results["idempotent"][0] / results["plain"][0]
         print(f"idempotence costs {cost * 100:.1f}% of plain acks=all throughput")

@@ -1,3 +1,4 @@
+import Foundation
 import KafkaRecords
 import NIOConcurrencyHelpers
 import NIOCore
@@ -419,9 +420,17 @@ public final class PartitionLog: @unchecked Sendable {
     private func loadProducersLocked() throws {
         guard !producersLoaded else { return }
         var state = PartitionTransactionState(logStartOffset: _logStartOffset)
-        for segment in segments {
-            try segment.scanHeaders(from: 0) { info in
-                guard info.producerId >= 0, info.lastOffset >= _logStartOffset else { return true }
+        var from = _logStartOffset
+        if let snapshot = latestSnapshotLocked() {
+            // The state as of the snapshot's end offset: only the batches after it are read.
+            state = PartitionTransactionState(restoring: snapshot)
+            state.truncateHead(logStartOffset: _logStartOffset)
+            state.removeProducersBelowLogStart()
+            from = max(from, snapshot.endOffset)
+        }
+        for segment in segments where segment.nextOffset > from {
+            try segment.scanHeaders(from: segment.scanStart(for: from)) { info in
+                guard info.producerId >= 0, info.lastOffset >= from else { return true }
                 if info.attributes & 0x20 != 0 {
                     let view = try segment.readBatch(info)
                     state.apply(Self.storedBatch(view, baseOffset: info.baseOffset, maxTimestamp: info.maxTimestamp))
@@ -578,7 +587,62 @@ public final class PartitionLog: @unchecked Sendable {
         let segment = try LogSegment.create(directory: directory, baseOffset: baseOffset, now: now)
         segments.append(segment)
         if durable { try FileIO.fsyncDirectory(directory) }
+        writeProducerSnapshotLocked(at: baseOffset)
         return segment
+    }
+
+    // MARK: producer-state snapshots
+
+    static let snapshotExtension = "snapshot"
+    /// Snapshots kept: the newest few, so that a truncation behind the newest still finds one.
+    static let snapshotsKept = 3
+
+    /// At every roll, the producer state as of the new segment's base offset goes to `<offset>.snapshot` (JSON of
+    /// `PartitionTransactionSnapshot`, written atomically), so that loading it (a restart, a new leader, a
+    /// truncation) reads only the batches after the newest usable snapshot, as Kafka's producer snapshots. A
+    /// replica that never needed the state loads it here, from the previous snapshot, so the cost stays one
+    /// segment's headers. A snapshot that cannot be written only makes the next load longer.
+    private func writeProducerSnapshotLocked(at offset: Int64) {
+        guard (try? loadProducersLocked()) != nil else { return }
+        var snapshot = producers.snapshot()
+        // Every batch below `offset` is applied (batches without a producer change nothing but the end offset).
+        snapshot.endOffset = max(snapshot.endOffset, offset)
+        guard let bytes = try? JSONEncoder().encode(snapshot) else { return }
+        let path = directory + "/" + LogSegment.fileName(snapshot.endOffset, Self.snapshotExtension)
+        guard (try? FileIO.atomicWrite(Array(bytes), to: path, directory: directory)) != nil else { return }
+        for offset in snapshotOffsetsLocked().dropLast(Self.snapshotsKept) {
+            try? FileIO.unlinkFile(directory + "/" + LogSegment.fileName(offset, Self.snapshotExtension))
+        }
+    }
+
+    /// The offsets of the snapshot files present, ascending.
+    private func snapshotOffsetsLocked() -> [Int64] {
+        ((try? FileIO.listDirectory(directory)) ?? []).compactMap {
+            LogSegment.parseBaseOffset($0, ext: Self.snapshotExtension)
+        }.sorted()
+    }
+
+    /// The newest snapshot that describes a prefix of this log (its end offset at or below the log end); an
+    /// unreadable one is skipped.
+    private func latestSnapshotLocked() -> PartitionTransactionSnapshot? {
+        let logEnd = segments[segments.count - 1].nextOffset
+        for offset in snapshotOffsetsLocked().reversed() where offset <= logEnd {
+            let path = directory + "/" + LogSegment.fileName(offset, Self.snapshotExtension)
+            if let bytes = try? FileIO.readWholeFile(path),
+                let snapshot = try? JSONDecoder().decode(PartitionTransactionSnapshot.self, from: Data(bytes)),
+                snapshot.endOffset == offset
+            {
+                return snapshot
+            }
+        }
+        return nil
+    }
+
+    /// Removes the snapshots that describe batches at or after `offset` (cut from the log).
+    private func deleteSnapshotsLocked(after offset: Int64) {
+        for o in snapshotOffsetsLocked() where o > offset {
+            try? FileIO.unlinkFile(directory + "/" + LogSegment.fileName(o, Self.snapshotExtension))
+        }
     }
 
     private func applyFsyncPolicy(now: Int64) throws {
@@ -850,6 +914,7 @@ public final class PartitionLog: @unchecked Sendable {
             // The truncated batches may have been some producers' newest: rebuild from the log when next needed.
             producers = PartitionTransactionState(logStartOffset: _logStartOffset)
             producersLoaded = false
+            deleteSnapshotsLocked(after: segment.nextOffset)
             return segment.nextOffset
         }
     }
@@ -864,6 +929,7 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     private func truncateFullyLocked(startingAt offset: Int64) throws {
+        deleteSnapshotsLocked(after: -1)
         segments = try Self.startFresh(at: offset, deleting: segments, directory: directory, now: clock.nowMillis)
         _logStartOffset = offset
         producers = PartitionTransactionState(logStartOffset: offset)

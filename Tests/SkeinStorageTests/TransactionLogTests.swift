@@ -1,3 +1,4 @@
+import Foundation
 import KafkaRecords
 import NIOCore
 import SkeinModel
@@ -118,6 +119,87 @@ private func kafkaError(_ body: () throws -> Void) -> KafkaErrorCode? {
                         origin: markerOrigin)
                 } == .invalidProducerEpoch)
             #expect(try log.lastStableOffset(highWatermark: log.logEndOffset) == log.logEndOffset)
+        }
+    }
+}
+
+/// Producer-state snapshots: written at every roll, used by the next load, removed when a truncation cuts past them.
+@Suite struct ProducerSnapshotTests {
+    @Test func snapshotsAtRollsGiveTheSameStateAsAFullScan() throws {
+        try withTemporaryDirectory { dir in
+            let config = LogConfig(segmentBytes: 300)
+            var expected: (lso: Int64, aborted: [FetchAbortedTransaction], entry: ProducerEntry?)
+            do {
+                let log = try PartitionLog(directory: dir, config: config, clock: testClock)
+                var sequences: [Int64: Int32] = [:]
+                for round in 0..<12 {
+                    let pid = Int64(100 + round % 3)
+                    let seq = sequences[pid, default: 0]
+                    let (_, token) = try log.needsVerification(producerId: pid, producerEpoch: 0)
+                    _ = try log.appendMany(
+                        [transactional(pid: pid, seq: seq)], leaderEpoch: 0, origin: .client(verified: true),
+                        verificationGuard: token)
+                    sequences[pid] = seq + 2
+                    _ = try log.appendMany([makeBatch(count: 3)], leaderEpoch: 0)
+                    if round % 3 == 2 || round == 11 {
+                        // End the three producers' transactions, one of them aborted; leave 102's last one open.
+                        for p in [Int64(100), 101] where round != 11 || p == 100 {
+                            _ = try log.appendMany(
+                                [marker(commit: p != 101, pid: p)], leaderEpoch: 0,
+                                origin: .marker(transactionVersion: 1))
+                        }
+                    }
+                }
+                #expect(log.segmentCount > 3)
+                let end = log.logEndOffset
+                expected = (
+                    try log.lastStableOffset(highWatermark: end), try log.abortedTransactions(from: 0, upTo: end),
+                    try log.producerEntry(102)
+                )
+                try log.close()
+            }
+            let snapshots = try fileNames(dir).filter { $0.hasSuffix(".snapshot") }
+            #expect(!snapshots.isEmpty && snapshots.count <= 3)
+            func state() throws -> (Int64, [FetchAbortedTransaction], ProducerEntry?) {
+                let log = try PartitionLog(directory: dir, config: config, clock: testClock)
+                defer { try? log.close() }
+                let end = log.logEndOffset
+                return (
+                    try log.lastStableOffset(highWatermark: end), try log.abortedTransactions(from: 0, upTo: end),
+                    try log.producerEntry(102)
+                )
+            }
+            let fromSnapshot = try state()
+            #expect(fromSnapshot.0 == expected.lso && fromSnapshot.1 == expected.aborted)
+            #expect(fromSnapshot.2?.currentTxnFirstOffset == expected.entry?.currentTxnFirstOffset)
+            #expect(fromSnapshot.2?.lastSequence == expected.entry?.lastSequence)
+            // Without the snapshots, a full scan finds the same.
+            for name in snapshots { try FileManager.default.removeItem(atPath: dir + "/" + name) }
+            let scanned = try state()
+            #expect(scanned.0 == expected.lso && scanned.1 == expected.aborted)
+            #expect(scanned.2?.lastSequence == expected.entry?.lastSequence)
+        }
+    }
+
+    @Test func aTruncationRemovesTheSnapshotsPastIt() throws {
+        try withTemporaryDirectory { dir in
+            let log = try PartitionLog(directory: dir, config: LogConfig(segmentBytes: 300), clock: testClock)
+            let (_, token) = try log.needsVerification(producerId: 9, producerEpoch: 0)
+            _ = try log.appendMany(
+                [transactional(pid: 9, seq: 0)], leaderEpoch: 0, origin: .client(verified: true),
+                verificationGuard: token)
+            for _ in 0..<8 { _ = try log.appendMany([makeBatch(count: 3)], leaderEpoch: 0) }
+            let offsets = try fileNames(dir).compactMap { name -> Int64? in
+                guard name.hasSuffix(".snapshot") else { return nil }
+                return Int64(name.prefix(20))
+            }
+            #expect(offsets.count >= 2)
+            let cut = offsets.sorted()[offsets.count - 2]
+            try log.truncate(to: cut)
+            let left = try fileNames(dir).filter { $0.hasSuffix(".snapshot") }.compactMap { Int64($0.prefix(20)) }
+            #expect(left.allSatisfy { $0 <= log.logEndOffset })
+            // The open transaction from offset 0 still holds the last stable offset after the reload.
+            #expect(try log.lastStableOffset(highWatermark: log.logEndOffset) == 0)
         }
     }
 }
