@@ -107,40 +107,30 @@ extension Broker {
                 c.errorCode = code.rawValue
                 c.errorMessage = message
             }
+            // Groups live on `__consumer_offsets`, transactional ids on `__transaction_state`, each on the partition
+            // its id hashes to; the topic is created on first use.
+            let what: (topic: String, name: String, count: () async -> Int32?)?
             switch request.keyType {
-            case 0:
+            case 0: what = (consumerOffsetsTopic, "group id", offsetsTopicPartitions)
+            case 1: what = (transactionStateTopic, "transactional id", transactionStateTopicPartitions)
+            default: what = nil
+            }
+            switch what {
+            case let (topic, name, count)?:
                 if key.isEmpty {
-                    fail(.invalidRequest, "The group id must not be empty.")
-                } else if let count = await offsetsTopicPartitions() {
-                    let p = offsetsTopicPartition(for: key, partitionCount: count)
-                    if let (node, address) = coordinatorNode(partition: p, listenerName: listenerName) {
-                        c.nodeId = node
-                        c.host = address.host
-                        c.port = address.port
-                    } else {
-                        fail(.coordinatorNotAvailable, "The coordinator is not available.")
-                    }
+                    fail(.invalidRequest, "The \(name) must not be empty.")
+                } else if let count = await count(),
+                    let (node, address) = coordinatorNode(
+                        partition: offsetsTopicPartition(for: key, partitionCount: count), topic: topic,
+                        listenerName: listenerName)
+                {
+                    c.nodeId = node
+                    c.host = address.host
+                    c.port = address.port
                 } else {
                     fail(.coordinatorNotAvailable, "The coordinator is not available.")
                 }
-            case 1:
-                if key.isEmpty {
-                    fail(.invalidRequest, "The transactional id must not be empty.")
-                } else if let count = await transactionStateTopicPartitions() {
-                    let p = offsetsTopicPartition(for: key, partitionCount: count)
-                    if let (node, address) = coordinatorNode(
-                        partition: p, topic: transactionStateTopic, listenerName: listenerName)
-                    {
-                        c.nodeId = node
-                        c.host = address.host
-                        c.port = address.port
-                    } else {
-                        fail(.coordinatorNotAvailable, "The coordinator is not available.")
-                    }
-                } else {
-                    fail(.coordinatorNotAvailable, "The coordinator is not available.")
-                }
-            default:
+            case nil:
                 fail(.invalidRequest, "Unknown coordinator key type \(request.keyType).")
             }
             found.append(c)
@@ -293,28 +283,35 @@ extension Broker {
             apiVersion: version)
         let committed = partitions
         return submitGroup(r.groupId, .offsetCommit(request)).map { outcome in
-            var errors: [TopicPartition: Int16] = [:]
-            switch outcome {
-            case .error(let code):
-                for p in committed { errors[p.topicPartition] = code.rawValue }
-            case .response(.offsetCommit(let c)):
-                for p in c.partitions { errors[p.topicPartition] = p.errorCode.rawValue }
-            case .response:
-                for p in committed { errors[p.topicPartition] = KafkaErrorCode.unknownServerError.rawValue }
-            }
+            let error = Self.commitErrors(outcome, committed)
             var response = KafkaWire.OffsetCommitResponse()
             response.topics = r.topics.map { topic in
                 .init(
                     name: topic.name,
                     partitions: topic.partitions.map {
-                        .init(
-                            partitionIndex: $0.partitionIndex,
-                            errorCode: errors[TopicPartition(topic.name, $0.partitionIndex)]
-                                ?? KafkaErrorCode.unknownServerError.rawValue)
+                        .init(partitionIndex: $0.partitionIndex, errorCode: error(topic.name, $0.partitionIndex))
                     })
             }
             return response
         }
+    }
+
+    /// The error code of each partition of an OffsetCommit or TxnOffsetCommit: the coordinator's, or the error that
+    /// stands for the whole request.
+    static func commitErrors(_ outcome: GroupOutcome, _ partitions: [OffsetCommitPartition])
+        -> @Sendable (String, Int32) -> Int16
+    {
+        var errors: [TopicPartition: Int16] = [:]
+        switch outcome {
+        case .error(let code):
+            for p in partitions { errors[p.topicPartition] = code.rawValue }
+        case .response(.offsetCommit(let c)), .response(.txnOffsetCommit(let c)):
+            for p in c.partitions { errors[p.topicPartition] = p.errorCode.rawValue }
+        case .response:
+            for p in partitions { errors[p.topicPartition] = KafkaErrorCode.unknownServerError.rawValue }
+        }
+        let found = errors
+        return { found[TopicPartition($0, $1)] ?? KafkaErrorCode.unknownServerError.rawValue }
     }
 
     func offsetFetch(_ r: KafkaWire.OffsetFetchRequest, version: Int16)

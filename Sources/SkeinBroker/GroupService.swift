@@ -39,225 +39,109 @@ let internalTopics: Set<String> = [consumerOffsetsTopic, "_schemas", transaction
 /// Where transactional ids' coordinators keep their state (Kafka's `transaction.state.log`).
 let transactionStateTopic = "__transaction_state"
 
-/// The answer to a group request: the coordinator's response, or an error that stands for the whole request
-/// (the coordinator is elsewhere, loading, or lost its leadership before the records were durable).
-enum GroupOutcome: Sendable {
-    case response(GroupResponse)
-    case error(KafkaErrorCode)
-}
+/// The answer to a group request (see `CoordinatorOutcome`).
+typealias GroupOutcome = CoordinatorOutcome<GroupResponse>
 
-/// Runs one `GroupCoordinator` per `__consumer_offsets` partition this node leads: loads it from the log when
-/// the leadership arrives (COORDINATOR_LOAD_IN_PROGRESS meanwhile), persists its records before answering,
-/// ticks its timers, and drops it (NOT_COORDINATOR to whatever waits) when the leadership goes.
-///
-/// Every coordinator is confined to `loop`; the service itself is only touched there.
+/// Runs one `GroupCoordinator` per `__consumer_offsets` partition this node leads (`CoordinatorHost`: loaded when
+/// the leadership arrives, records persisted before answering, dropped when the leadership goes), and ticks their
+/// timers every 50 ms.
 final class GroupService: @unchecked Sendable {
-    let loop: any EventLoop
-    private let backend: any CoordinatorLogBackend
-    private let config: GroupCoordinatorConfig
+    private typealias Host = CoordinatorHost<GroupCoordinator, GroupResponse>
+    private let host: Host
     private let clock: any SkeinModel.Clock
     private let logger: Logger
-    private var slots: [Int32: Slot] = [:]
-    private var nextRequestId: RequestID = 1
     private var topicCounts: [String: Int32] = [:]
-    private var ticker: RepeatedTask?
-    private var stopped = false
 
-    /// A loaded coordinator with what waits on it. Only touched on `loop` (futures of that loop call back there).
-    private final class Slot: @unchecked Sendable {
-        let partition: Int32
-        let epoch: Int64
-        let coordinator: GroupCoordinator
-        var pending: [RequestID: EventLoopPromise<GroupOutcome>] = [:]
-        /// Completes when every append issued so far is durable; fails when one failed.
-        var appended: EventLoopFuture<Void>
-        init(partition: Int32, epoch: Int64, coordinator: GroupCoordinator, loop: any EventLoop) {
-            self.partition = partition
-            self.epoch = epoch
-            self.coordinator = coordinator
-            appended = loop.makeSucceededVoidFuture()
-        }
-    }
+    var loop: any EventLoop { host.loop }
 
     init(
         backend: any CoordinatorLogBackend, config: GroupCoordinatorConfig, clock: any SkeinModel.Clock,
         logger: Logger, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
     ) {
-        self.backend = backend
-        self.config = config
         self.clock = clock
         self.logger = logger
-        self.loop = loop
+        host = Host(backend: backend, name: "group", logger: logger, loop: loop) { _, leadership in
+            let records = try Self.readRecords(leadership.log, upTo: leadership.highWatermark, logger: logger)
+            var generator = SystemRandomNumberGenerator()
+            return GroupCoordinator.replay(records, config: config, seed: generator.next(), now: clock.nowMillis)
+        }
+        host.afterLoad = { [unowned self] slot in
+            topicCounts = host.backend.topicPartitionCounts()
+            carryOut(slot.core.setTopicPartitions(topicCounts, now: clock.nowMillis), slot: slot)
+        }
     }
 
     /// Starts the timer that follows leaderships and fires coordinator deadlines (every 50 ms).
-    func start() {
-        loop.execute {
-            guard self.ticker == nil, !self.stopped else { return }
-            self.ticker = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(50), delay: .milliseconds(50)) {
-                _ in self.tick()
-            }
-        }
-    }
+    func start() { host.start(every: .milliseconds(50)) { self.tick() } }
 
-    func stop() {
-        loop.execute {
-            self.stopped = true
-            self.ticker?.cancel()
-            self.ticker = nil
-            for p in Array(self.slots.keys) { self.unload(p, answering: .notCoordinator) }
-        }
-    }
+    func stop() { host.stop() }
 
-    var partitionCount: Int32? { backend.partitionCount }
+    var partitionCount: Int32? { host.partitionCount }
 
     /// Sends `request` to the coordinator of partition `p`. `transactional`: the producer id and epoch of a
     /// TxnOffsetCommit, whose records go in a transactional batch of that producer (pending until its marker).
     func submit(_ request: GroupRequest, partition p: Int32, transactional: (id: Int64, epoch: Int16)? = nil)
         -> EventLoopFuture<GroupOutcome>
     {
-        loop.flatSubmit {
-            switch self.slot(p) {
-            case .failure(let code):
-                return self.loop.makeSucceededFuture(.error(code))
-            case .success(let slot):
-                let id = self.nextRequestId
-                self.nextRequestId += 1
-                let promise = self.loop.makePromise(of: GroupOutcome.self)
-                slot.pending[id] = promise
-                let directives = slot.coordinator.handle(request, id: id, now: self.clock.nowMillis)
-                self.carryOut(directives, slot: slot, transactional: transactional)
-                return promise.futureResult
-            }
+        host.submit(partition: p) { slot, id in
+            self.carryOut(
+                slot.core.handle(request, id: id, now: self.clock.nowMillis), slot: slot, transactional: transactional)
         }
     }
 
     /// Every partition this node leads: loaded ones answer `request` (ListGroups), loading ones an error.
     func submitToAll(_ request: GroupRequest) -> EventLoopFuture<[GroupOutcome]> {
-        loop.flatSubmit {
-            guard let count = self.backend.partitionCount else { return self.loop.makeSucceededFuture([]) }
-            var futures: [EventLoopFuture<GroupOutcome>] = []
-            for p in 0..<count where self.backend.leadership(p) != nil {
-                futures.append(self.submit(request, partition: p))
-            }
-            return EventLoopFuture.whenAllSucceed(futures, on: self.loop)
+        host.submitToAll { slot, id in
+            self.carryOut(slot.core.handle(request, id: id, now: self.clock.nowMillis), slot: slot)
         }
     }
-
-    // MARK: leadership and loading
-
-    private enum SlotResult {
-        case success(Slot)
-        case failure(KafkaErrorCode)
-    }
-
-    /// The loaded coordinator of `p`, loading it when this node leads and the log is whole.
-    private func slot(_ p: Int32) -> SlotResult {
-        guard !stopped else { return .failure(.notCoordinator) }
-        guard let leadership = backend.leadership(p) else {
-            unload(p, answering: .notCoordinator)
-            return .failure(.notCoordinator)
-        }
-        if let slot = slots[p] {
-            if slot.epoch == leadership.epoch { return .success(slot) }
-            unload(p, answering: .notCoordinator)
-        }
-        // A new leader serves once its log is committed to the end: everything earlier leaders acknowledged.
-        guard leadership.highWatermark >= leadership.log.logEndOffset else { return .failure(.coordinatorLoadInProgress) }
-        do {
-            let records = try Self.readRecords(leadership.log, upTo: leadership.highWatermark, logger: logger)
-            var generator = SystemRandomNumberGenerator()
-            let now = clock.nowMillis
-            let coordinator = GroupCoordinator.replay(
-                records, config: config, seed: generator.next(), now: now)
-            let slot = Slot(partition: p, epoch: leadership.epoch, coordinator: coordinator, loop: loop)
-            slots[p] = slot
-            topicCounts = backend.topicPartitionCounts()
-            carryOut(coordinator.setTopicPartitions(topicCounts, now: now), slot: slot)
-            logger.info(
-                "group coordinator loaded",
-                metadata: ["partition": "\(p)", "epoch": "\(leadership.epoch)", "records": "\(records.count)"])
-            return .success(slot)
-        } catch {
-            logger.error("cannot load group coordinator", metadata: ["partition": "\(p)", "error": "\(error)"])
-            return .failure(.coordinatorLoadInProgress)
-        }
-    }
-
-    /// Drops the coordinator of `p`; requests waiting on it get `code`.
-    private func unload(_ p: Int32, answering code: KafkaErrorCode) {
-        guard let slot = slots.removeValue(forKey: p) else { return }
-        for promise in slot.pending.values { promise.succeed(.error(code)) }
-        slot.pending = [:]
-        logger.info("group coordinator unloaded", metadata: ["partition": "\(p)", "epoch": "\(slot.epoch)"])
-    }
-
-    private func tick() {
-        guard let count = backend.partitionCount else { return }
-        let now = clock.nowMillis
-        let counts = backend.topicPartitionCounts()
-        let countsChanged = counts != topicCounts
-        topicCounts = counts
-        for p in 0..<count {
-            // Follows leaderships: loads what this node now leads (so members' sessions continue on failover),
-            // drops what it lost.
-            guard case .success(let slot) = self.slot(p) else { continue }
-            if countsChanged { carryOut(slot.coordinator.setTopicPartitions(counts, now: now), slot: slot) }
-            if let deadline = slot.coordinator.nextDeadline, deadline <= now {
-                carryOut(slot.coordinator.tick(now: now), slot: slot)
-            }
-        }
-    }
-
-    // MARK: directives
 
     /// A transaction marker for `producerId` was written to partition `p` (and committed): the coordinator
     /// materializes or drops the producer's pending offsets. A coordinator not loaded yet reads the marker
     /// from the log when it loads.
     func completeTransaction(partition p: Int32, producerId: Int64, committed: Bool) {
         loop.execute {
-            guard let slot = self.slots[p] else { return }
+            guard let slot = self.host.loaded(p) else { return }
             self.carryOut(
-                slot.coordinator.completeTransaction(
-                    producerId: producerId, committed: committed, now: self.clock.nowMillis),
+                slot.core.completeTransaction(producerId: producerId, committed: committed, now: self.clock.nowMillis),
                 slot: slot)
         }
     }
 
+    private func tick() {
+        let now = clock.nowMillis
+        let counts = host.backend.topicPartitionCounts()
+        let countsChanged = counts != topicCounts
+        topicCounts = counts
+        host.forEachLoaded { slot in
+            if countsChanged { carryOut(slot.core.setTopicPartitions(counts, now: now), slot: slot) }
+            if let deadline = slot.core.nextDeadline, deadline <= now {
+                carryOut(slot.core.tick(now: now), slot: slot)
+            }
+        }
+    }
+
+    // MARK: directives
+
     private func carryOut(
-        _ directives: [GroupDirective], slot: Slot, transactional: (id: Int64, epoch: Int16)? = nil
+        _ directives: [GroupDirective], slot: Host.Slot, transactional: (id: Int64, epoch: Int16)? = nil
     ) {
         for directive in directives {
             switch directive {
             case .persist(let records):
-                let batch: ByteBuffer
                 do {
-                    batch = try Self.batch(of: records, now: clock.nowMillis, transactional: transactional)
+                    host.persist(
+                        try Self.batch(of: records, now: clock.nowMillis, transactional: transactional), in: slot)
                 } catch {
                     logger.error("cannot encode group records", metadata: ["error": "\(error)"])
-                    unload(slot.partition, answering: .unknownServerError)
+                    host.drop(slot, answering: .unknownServerError)
                     return
                 }
-                let appended = backend.append(slot.partition, batch: batch, on: loop).map { _ in }
-                slot.appended = slot.appended.and(appended).map { _ in }
-                appended.whenFailure { error in
-                    // As Kafka resigns: the state may hold what the log does not; rebuild from the log.
-                    self.logger.warning(
-                        "group records not persisted; reloading",
-                        metadata: ["partition": "\(slot.partition)", "error": "\(error)"])
-                    if self.slots[slot.partition] === slot { self.unload(slot.partition, answering: .notCoordinator) }
-                }
             case .respond(let id, let response):
-                guard let promise = slot.pending.removeValue(forKey: id) else { continue }
-                slot.appended.whenComplete { result in
-                    switch result {
-                    case .success: promise.succeed(.response(response))
-                    case .failure: promise.succeed(.error(.notCoordinator))
-                    }
-                }
+                host.respond(id, response, in: slot)
             case .abandon(let id):
                 // Superseded by the same member's newer request: Kafka never answers it; the client has moved on.
-                slot.pending.removeValue(forKey: id)?.succeed(.error(.rebalanceInProgress))
+                host.fail(id, .rebalanceInProgress, in: slot)
             }
         }
     }

@@ -250,24 +250,13 @@ extension Broker {
             future = groups.loop.makeSucceededFuture(.error(.coordinatorNotAvailable))
         }
         return future.map { outcome in
-            var errors: [TopicPartition: Int16] = [:]
-            switch outcome {
-            case .error(let code):
-                for p in committed { errors[p.topicPartition] = code.rawValue }
-            case .response(.txnOffsetCommit(let c)):
-                for p in c.partitions { errors[p.topicPartition] = p.errorCode.rawValue }
-            case .response:
-                for p in committed { errors[p.topicPartition] = KafkaErrorCode.unknownServerError.rawValue }
-            }
+            let error = Self.commitErrors(outcome, committed)
             var response = KafkaWire.TxnOffsetCommitResponse()
             response.topics = r.topics.map { topic in
                 .init(
                     name: topic.name,
                     partitions: topic.partitions.map {
-                        .init(
-                            partitionIndex: $0.partitionIndex,
-                            errorCode: errors[TopicPartition(topic.name, $0.partitionIndex)]
-                                ?? KafkaErrorCode.unknownServerError.rawValue)
+                        .init(partitionIndex: $0.partitionIndex, errorCode: error(topic.name, $0.partitionIndex))
                     })
             }
             return response

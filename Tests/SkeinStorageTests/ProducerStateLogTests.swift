@@ -14,7 +14,8 @@ private func idempotent(pid: Int64 = 4000, epoch: Int16 = 0, seq: Int32, count: 
         baseSequence: seq)
 }
 
-private func producerError(_ body: () throws -> Void) -> KafkaErrorCode? {
+/// The Kafka error a refused append throws, nil when it succeeds.
+func producerError(_ body: () throws -> Void) -> KafkaErrorCode? {
     do {
         try body()
         return nil

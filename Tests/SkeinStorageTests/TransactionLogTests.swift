@@ -22,17 +22,6 @@ private func marker(commit: Bool, pid: Int64, epoch: Int16 = 0, coordinatorEpoch
         timestamp: testClock.nowMillis)
 }
 
-private func kafkaError(_ body: () throws -> Void) -> KafkaErrorCode? {
-    do {
-        try body()
-        return nil
-    } catch let e as StorageError {
-        return e.kafkaErrorCode
-    } catch {
-        return .unknownServerError
-    }
-}
-
 /// The transaction state a partition log keeps: the last stable offset, the aborted-transaction index, the KIP-890
 /// and marker checks of the leader, and the same state rebuilt from the segments after a reopen or a truncation.
 @Suite struct TransactionLogTests {
@@ -79,7 +68,7 @@ private func kafkaError(_ body: () throws -> Void) -> KafkaErrorCode? {
             let log = try PartitionLog(directory: dir, clock: testClock)
             // KIP-890: a transactional batch that would start a transaction needs the coordinator's confirmation.
             #expect(
-                kafkaError { _ = try log.appendMany([transactional(pid: 5, seq: 0)], leaderEpoch: 0) }
+                producerError { _ = try log.appendMany([transactional(pid: 5, seq: 0)], leaderEpoch: 0) }
                     == .invalidTxnState)
             let (needed, token) = try log.needsVerification(producerId: 5, producerEpoch: 0)
             #expect(needed)
@@ -92,28 +81,28 @@ private func kafkaError(_ body: () throws -> Void) -> KafkaErrorCode? {
             let plain = try! RecordBatchBuilder.build(
                 records: [Record(offsetDelta: 0, timestampDelta: 0, key: nil, value: ByteBuffer(string: "p"))],
                 baseTimestamp: testClock.nowMillis, producerId: 5, producerEpoch: 0, baseSequence: 4)
-            #expect(kafkaError { _ = try log.appendMany([plain], leaderEpoch: 0) } == .invalidTxnState)
+            #expect(producerError { _ = try log.appendMany([plain], leaderEpoch: 0) } == .invalidTxnState)
             // Clients may not write markers.
-            #expect(kafkaError { _ = try log.appendMany([marker(commit: true, pid: 5)], leaderEpoch: 0) } != nil)
+            #expect(producerError { _ = try log.appendMany([marker(commit: true, pid: 5)], leaderEpoch: 0) } != nil)
             // A verification taken before a marker no longer holds after it (Kafka's VerificationGuard).
             let stale = try log.needsVerification(producerId: 5, producerEpoch: 0).guard
             _ = try log.appendMany(
                 [marker(commit: true, pid: 5, coordinatorEpoch: 3)], leaderEpoch: 0, origin: markerOrigin)
             #expect(
-                kafkaError {
+                producerError {
                     _ = try log.appendMany(
                         [transactional(pid: 5, seq: 4)], leaderEpoch: 0, origin: verified, verificationGuard: stale)
                 } == .invalidTxnState)
             // A marker from an older coordinator epoch is fenced; one with an older producer epoch is refused.
             #expect(
-                kafkaError {
+                producerError {
                     _ = try log.appendMany(
                         [marker(commit: false, pid: 5, coordinatorEpoch: 2)], leaderEpoch: 0, origin: markerOrigin)
                 } == .transactionCoordinatorFenced)
             _ = try log.appendMany(
                 [marker(commit: false, pid: 5, epoch: 1, coordinatorEpoch: 3)], leaderEpoch: 0, origin: markerOrigin)
             #expect(
-                kafkaError {
+                producerError {
                     _ = try log.appendMany(
                         [marker(commit: true, pid: 5, epoch: 0, coordinatorEpoch: 3)], leaderEpoch: 0,
                         origin: markerOrigin)
