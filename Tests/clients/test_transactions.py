@@ -758,3 +758,63 @@ def test_raw_list_transactions_reports_unknown_state_filters(txnode):
     """ListTransactions v0 answers error 0 and echoes the state filters it does not know."""
     error, unknown, _ = txn_raw.list_transactions(txnode.bootstrap, ["Ongoing", "NoSuchState"])
     assert error == 0 and unknown == ["NoSuchState"]
+
+
+def test_aiokafka_transactional_producer_and_read_committed_consumer(txnode):
+    """aiokafka: a transactional AIOKafkaProducer commits one transaction and aborts another (both spanning two
+    partitions), and an AIOKafkaConsumer with isolation_level=read_committed reads exactly the committed records, in
+    order per partition, up to the last stable offset."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.structs import TopicPartition as ATP
+
+    bs = txnode.bootstrap
+    topic = unique("aio-tx")
+    create_topic(bs, topic, partitions=2)
+
+    async def run():
+        producer = AIOKafkaProducer(bootstrap_servers=bs, transactional_id=unique("aio"))
+        await producer.start()
+        sent = {0: [], 1: []}
+        try:
+            async with producer.transaction():
+                for i in range(10):
+                    await producer.send_and_wait(topic, f"ac-{i}".encode(), partition=i % 2)
+                    sent[i % 2].append(f"ac-{i}")
+            await producer.begin_transaction()
+            for i in range(10):
+                await producer.send_and_wait(topic, f"aa-{i}".encode(), partition=i % 2)
+            await producer.abort_transaction()
+            async with producer.transaction():
+                for i in range(4):
+                    await producer.send_and_wait(topic, f"ac2-{i}".encode(), partition=i % 2)
+                    sent[i % 2].append(f"ac2-{i}")
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=bs, isolation_level="read_committed", enable_auto_commit=False)
+        await consumer.start()
+        got = {0: [], 1: []}
+        try:
+            partitions = [ATP(topic, 0), ATP(topic, 1)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            deadline = asyncio.get_running_loop().time() + 30
+            while sum(map(len, got.values())) < 14 and asyncio.get_running_loop().time() < deadline:
+                batches = await consumer.getmany(timeout_ms=500)
+                for tp, messages in batches.items():
+                    got[tp.partition] += [m.value.decode() for m in messages]
+            # Nothing more arrives: the aborted records stay hidden.
+            extra = await consumer.getmany(timeout_ms=1000)
+            for tp, messages in extra.items():
+                got[tp.partition] += [m.value.decode() for m in messages]
+        finally:
+            await consumer.stop()
+        return sent, got
+
+    sent, got = asyncio.run(run())
+    assert got == sent
+    # The aborted transaction's records are in the log: read_uncommitted gets them between the two committed ones.
+    everything = {p: [f"ac-{i}" for i in range(p, 10, 2)] + [f"aa-{i}" for i in range(p, 10, 2)]
+                  + [f"ac2-{i}" for i in range(p, 4, 2)] for p in (0, 1)}
+    assert values(read_partitions(bs, topic, (0, 1), "read_uncommitted")) == everything
