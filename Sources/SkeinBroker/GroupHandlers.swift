@@ -159,12 +159,15 @@ extension Broker {
         return (leader, AdvertisedAddress(host: endpoint.host, port: endpoint.port))
     }
 
-    /// Sends a request to its group's coordinator.
-    func submitGroup(_ groupId: String, _ request: GroupRequest) -> EventLoopFuture<GroupOutcome> {
+    /// Sends a request to its group's coordinator (`transactional`: a TxnOffsetCommit's producer id and epoch).
+    func submitGroup(_ groupId: String, _ request: GroupRequest, transactional: (id: Int64, epoch: Int16)? = nil)
+        -> EventLoopFuture<GroupOutcome>
+    {
         guard let count = groups.partitionCount else {
             return groups.loop.makeSucceededFuture(.error(.coordinatorNotAvailable))
         }
-        return groups.submit(request, partition: offsetsTopicPartition(for: groupId, partitionCount: count))
+        return groups.submit(
+            request, partition: offsetsTopicPartition(for: groupId, partitionCount: count), transactional: transactional)
     }
 
     // MARK: classic protocol

@@ -241,15 +241,9 @@ extension Broker {
             memberId: version >= 3 ? r.memberId : "", groupInstanceId: version >= 3 ? r.groupInstanceId : nil,
             partitions: partitions)
         let committed = partitions
-        let future: EventLoopFuture<GroupOutcome>
-        if let count = groups.partitionCount {
-            future = groups.submit(
-                .txnOffsetCommit(request), partition: offsetsTopicPartition(for: r.groupId, partitionCount: count),
-                transactional: (r.producerId.rawValue, r.producerEpoch))
-        } else {
-            future = groups.loop.makeSucceededFuture(.error(.coordinatorNotAvailable))
-        }
-        return future.map { outcome in
+        return submitGroup(
+            r.groupId, .txnOffsetCommit(request), transactional: (r.producerId.rawValue, r.producerEpoch)
+        ).map { outcome in
             let error = Self.commitErrors(outcome, committed)
             var response = KafkaWire.TxnOffsetCommitResponse()
             response.topics = r.topics.map { topic in

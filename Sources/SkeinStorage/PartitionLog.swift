@@ -336,12 +336,7 @@ public final class PartitionLog: @unchecked Sendable {
         {
             origin = .client(verified: false)
         }
-        guard view.header.producerId.rawValue >= 0 else {
-            if case .client = origin, view.header.attributes.isControl {
-                return .rejected(.invalidRecord, "Clients are not allowed to write control records.")
-            }
-            return .append
-        }
+        guard view.header.producerId.rawValue >= 0 else { return .append }
         try loadProducersLocked()
         return producers.check(Self.storedBatch(view, baseOffset: -1, maxTimestamp: view.header.maxTimestamp), origin: origin)
     }

@@ -100,6 +100,18 @@ def running_node(prefix: str = "skein-test-", extra_config: str = ""):
             shutil.rmtree(directory, ignore_errors=True)
 
 
+def wait_for(condition, timeout=30.0, interval=0.1, message="condition not met in time"):
+    """Polls `condition` until it returns a truthy value, which is returned; fails the test after `timeout` s."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{message} (last value: {last!r})")
+
+
 @pytest.fixture(scope="module")
 def node():
     with running_node() as n:

@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import SkeinNode, free_port, skein_binary
+from conftest import SkeinNode, free_port, skein_binary, wait_for
 
 
 class ClusterNode(SkeinNode):
@@ -94,16 +94,6 @@ def watermarks(consumer, topic, partition):
         return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
     except Exception:
         return None
-
-
-def wait_for(condition, timeout=30.0, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def test_cluster_forms_and_reports_three_brokers(cluster):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skein_binary
+from conftest import skein_binary, wait_for
 
 
 def ports_free(base: int, nodes: int) -> bool:
@@ -67,17 +67,6 @@ def status_rows(out: str) -> dict:
 def http_json(port: int, path: str):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return json.loads(r.read())
-
-
-def wait_for(condition, timeout=30.0, interval=0.25):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met in time (last: {last})")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 import txn_raw
-from conftest import create_topic, running_node
+from conftest import create_topic, running_node, wait_for
 
 TXN_CONFIG = (
     "\n[transactions]\nstate_topic_partitions = 4\nabort_check_interval_ms = 500\n"
@@ -32,17 +32,6 @@ def txnode():
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_for(condition, timeout=30.0, interval=0.1, message="condition not met in time"):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{message} (last value: {last!r})")
 
 
 def bounded(fn, timeout=60.0, what="call"):
