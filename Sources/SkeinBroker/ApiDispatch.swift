@@ -138,7 +138,36 @@ extension Broker {
         }
     }
 
+    /// Whether this node may serve: in cluster mode, once its own registration is in the metadata it has (a
+    /// node that just started knows no brokers, topics or controller yet; Kafka keeps such a broker fenced).
+    func isServing(_ cluster: ClusterContext) -> Bool {
+        cluster.controller.knowsItself
+    }
+
     func dispatch(
+        apiKey: ApiKey, body: any KafkaRequest, version: Int16, header: RequestHeader, connection: KafkaConnectionInfo,
+        eventLoop: any EventLoop
+    ) -> EventLoopFuture<HandlerResult> {
+        if let cluster, !(body is ApiVersionsRequest), !isServing(cluster) {
+            // Held until the node has caught up with the controller (up to 10 s, then answered from what it has):
+            // an answer from an empty view would name no brokers and place replicas on too few nodes.
+            return eventLoop.makeFutureWithTask {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while !self.isServing(cluster) && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return ()
+            }.flatMap {
+                self.dispatchServing(
+                    apiKey: apiKey, body: body, version: version, header: header, connection: connection,
+                    eventLoop: eventLoop)
+            }
+        }
+        return dispatchServing(
+            apiKey: apiKey, body: body, version: version, header: header, connection: connection, eventLoop: eventLoop)
+    }
+
+    func dispatchServing(
         apiKey: ApiKey, body: any KafkaRequest, version: Int16, header: RequestHeader, connection: KafkaConnectionInfo,
         eventLoop: any EventLoop
     ) -> EventLoopFuture<HandlerResult> {

@@ -26,6 +26,8 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let clock: any SkeinModel.Clock
     public let metrics = BrokerMetrics()
     let fetchWaiters = FetchWaiters()
+    /// Topics this node asked the controller to auto-create, while the request is in flight.
+    let autoCreating = NIOLockedValueBox(Set<String>())
     /// Cluster mode: metadata from the controller, partitions served by their Raft leaders.
     let cluster: ClusterContext?
     let producerIds: ProducerIdPool

@@ -20,6 +20,9 @@ public struct BrokerConfig: Sendable {
     public var autoCreateTopics: Bool
     /// Kafka's `num.partitions` for auto-created topics.
     public var defaultPartitions: Int32
+    /// Kafka's `default.replication.factor` for topics created without one (auto-created ones too); nil: the
+    /// live nodes, up to 3.
+    public var defaultReplicationFactor: Int16? = nil
     /// Kafka's `message.max.bytes`, the default of the topic config `max.message.bytes`.
     public var messageMaxBytes: Int32
     /// Kafka's `fetch.max.bytes` (broker side): caps a fetch response.

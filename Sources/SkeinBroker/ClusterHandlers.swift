@@ -96,6 +96,19 @@ extension Broker {
                     chosen.append(topic)
                 } else {
                     let invalid = t.name.map { (try? topics.validateName($0)) == nil } ?? false
+                    if let name = t.name, !invalid, request.allowAutoTopicCreation, config.autoCreateTopics,
+                        !name.hasPrefix("__")
+                    {
+                        // Kafka's auto.create.topics.enable: created through the controller (placed there, with
+                        // num.partitions and default.replication.factor); meanwhile LEADER_NOT_AVAILABLE, which
+                        // clients retry.
+                        autoCreate(name, cluster: cluster)
+                        response.topics.append(
+                            .init(
+                                errorCode: KafkaErrorCode.leaderNotAvailable.rawValue, name: name,
+                                topicId: t.topicId))
+                        continue
+                    }
                     response.topics.append(
                         .init(
                             errorCode: (invalid ? KafkaErrorCode.invalidTopicException : .unknownTopicOrPartition)
@@ -135,6 +148,30 @@ extension Broker {
             response.clusterAuthorizedOperations = Self.allClusterOperations
         }
         return response
+    }
+
+    /// Asks the controller to create `name` with the defaults (once at a time per name on this node).
+    func autoCreate(_ name: String, cluster: ClusterContext) {
+        guard autoCreating.withLockedValue({ $0.insert(name).inserted }) else { return }
+        let config = self.config
+        let logger = self.logger
+        Task {
+            defer { _ = self.autoCreating.withLockedValue { $0.remove(name) } }
+            var generator = SystemRandomNumberGenerator()
+            let placement = TopicPlacement(
+                name: name, id: KafkaUUID.random(using: &generator), partitions: config.defaultPartitions,
+                replicationFactor: -1, defaultReplicationFactor: config.defaultReplicationFactor, configs: [:],
+                validateOnly: false)
+            do throws(MetadataError) {
+                try await cluster.controller.submit(.placeTopic(placement))
+                logger.info("auto-created a topic", metadata: ["topic": "\(name)"])
+            } catch {
+                // TOPIC_ALREADY_EXISTS: another node created it first.
+                if error.code != .topicAlreadyExists {
+                    logger.warning("cannot auto-create a topic", metadata: ["topic": "\(name)", "error": "\(error)"])
+                }
+            }
+        }
     }
 
     // MARK: Produce
@@ -321,9 +358,32 @@ extension Broker {
                 }
                 _ = try TopicConfigs.validate(configs)
                 let metadata = cluster.controller.metadata
-                let nodes = metadata.liveNodes
+                var generator = SystemRandomNumberGenerator()
+                let id = KafkaUUID.random(using: &generator)
+                if t.assignments.isEmpty {
+                    // Placed by the controller leader with its view of the live nodes (this node's may lag).
+                    let placement = TopicPlacement(
+                        name: t.name, id: id,
+                        partitions: t.numPartitions == -1 ? config.defaultPartitions : t.numPartitions,
+                        replicationFactor: t.replicationFactor,
+                        defaultReplicationFactor: config.defaultReplicationFactor, configs: configs,
+                        validateOnly: request.validateOnly)
+                    let placed: String
+                    do {
+                        placed = try await cluster.controller.submit(.placeTopic(placement))
+                    } catch {
+                        throw TopicError(code: error.code, message: error.message)
+                    }
+                    let counts = placed.split(separator: ",").compactMap { Int32($0) }
+                    result.topicId = request.validateOnly ? .zero : id
+                    result.numPartitions = counts.first ?? placement.partitions
+                    result.replicationFactor = Int16(counts.last ?? -1)
+                    if version >= 5 { result.configs = Self.createdTopicConfigs(configs) }
+                    response.topics.append(result)
+                    continue
+                }
                 let replicas: [[Int32]]
-                if !t.assignments.isEmpty {
+                do {
                     guard t.numPartitions == -1 && t.replicationFactor == -1 else {
                         throw TopicError(
                             code: .invalidRequest,
@@ -335,20 +395,8 @@ extension Broker {
                             code: .invalidReplicaAssignment, message: "Partitions must be numbered 0 to n-1.")
                     }
                     replicas = sorted.map { $0.brokerIds.map(\.rawValue) }
-                } else {
-                    let partitions = t.numPartitions == -1 ? config.defaultPartitions : t.numPartitions
-                    let rf = t.replicationFactor == -1 ? Int16(min(3, max(nodes.count, 1))) : t.replicationFactor
-                    do {
-                        replicas = try ReplicaPlacement.assign(
-                            partitions: Int(partitions), replicationFactor: Int(rf), nodes: nodes,
-                            load: metadata.replicaLoad)
-                    } catch {
-                        throw TopicError(code: error.code, message: error.message)
-                    }
                 }
-                var generator = SystemRandomNumberGenerator()
-                let topic = TopicMetadata(
-                    name: t.name, id: KafkaUUID.random(using: &generator), replicas: replicas, configs: configs)
+                let topic = TopicMetadata(name: t.name, id: id, replicas: replicas, configs: configs)
                 if let refusal = metadata.check(.createTopic(topic)) {
                     throw TopicError(code: refusal.code, message: refusal.message)
                 }
@@ -433,6 +481,16 @@ extension Broker {
         _ t: CreatePartitionsRequest.CreatePartitionsTopic, validateOnly: Bool, cluster: ClusterContext
     ) async throws {
         let metadata = cluster.controller.metadata
+        if t.assignments == nil {
+            // Placed by the controller leader with its view of the live nodes.
+            do {
+                try await cluster.controller.submit(
+                    .placePartitions(topic: t.name, count: t.count, validateOnly: validateOnly))
+            } catch {
+                throw TopicError(code: error.code, message: error.message)
+            }
+            return
+        }
         guard let topic = metadata.topics[t.name] else {
             throw TopicError(code: .unknownTopicOrPartition, message: "The topic '\(t.name)' does not exist.")
         }
@@ -486,13 +544,12 @@ extension Broker {
         let logEnd = log.logEndOffset
         if requested == currentEpoch { return (currentEpoch, logEnd) }
         if requested > currentEpoch || requested < 0 { return (-1, -1) }
-        let store = ReplicaStore(log: log)
         var lo = log.logStartOffset
         var hi = logEnd
         var below: Int32 = -1
         while lo < hi {
             let mid = lo + (hi - lo) / 2
-            guard let batch = try store.batches(from: mid, through: mid).first else { break }
+            guard let batch = try ReplicaStore.batches(of: log, from: mid, through: mid).first else { break }
             if batch.partitionLeaderEpoch > requested {
                 hi = batch.baseOffset
             } else {
@@ -505,7 +562,7 @@ extension Broker {
             // start of the first later one.
             return (requested, lo)
         }
-        if lo > log.logStartOffset, let last = try store.batches(from: lo - 1, through: lo - 1).first {
+        if lo > log.logStartOffset, let last = try ReplicaStore.batches(of: log, from: lo - 1, through: lo - 1).first {
             below = last.partitionLeaderEpoch
         }
         return (below, lo)

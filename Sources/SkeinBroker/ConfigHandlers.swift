@@ -26,6 +26,14 @@ extension TopicConfigs.Definition {
 }
 
 extension Broker {
+    /// The replication factor a topic created without one gets now: the configured one, else the live nodes up
+    /// to 3 (1 on a node without `[cluster]`).
+    var defaultReplicationFactorNow: Int16 {
+        if let rf = config.defaultReplicationFactor { return rf }
+        guard let cluster else { return 1 }
+        return Int16(min(3, max(cluster.controller.metadata.liveNodes.count, 1)))
+    }
+
     /// The broker configs a client may ask about; fixed at startup (static), from the node's config file.
     var brokerConfigs: [(name: String, value: String, type: Int8)] {
         [
@@ -33,7 +41,7 @@ extension Broker {
             ("node.id", "\(config.nodeId.rawValue)", 3),
             ("auto.create.topics.enable", "\(config.autoCreateTopics)", 1),
             ("num.partitions", "\(config.defaultPartitions)", 3),
-            ("default.replication.factor", "1", 4),
+            ("default.replication.factor", "\(defaultReplicationFactorNow)", 4),
             ("message.max.bytes", "\(config.messageMaxBytes)", 3),
             ("fetch.max.bytes", "\(config.fetchMaxBytes)", 3),
             ("log.dirs", config.dataDirectory, 2),

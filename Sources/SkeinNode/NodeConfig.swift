@@ -64,6 +64,7 @@ public enum ListenerSecurityProtocol: String, Sendable, Equatable, CaseIterable 
 /// [topics]
 /// auto_create = false
 /// default_partitions = 1
+/// default_replication_factor = 3    # default.replication.factor; unset: the live nodes, up to 3
 ///
 /// [groups]                            # the group coordinator (Kafka's names and defaults)
 /// initial_rebalance_delay_ms = 3000   # group.initial.rebalance.delay.ms
@@ -88,6 +89,7 @@ public struct NodeConfig: Sendable, Equatable {
     public var httpPort: Int
     public var autoCreateTopics: Bool
     public var defaultPartitions: Int32
+    public var defaultReplicationFactor: Int16?
     public var messageMaxBytes: Int32
     public var maxRequestBytes: Int
     public var idleTimeoutMs: Int64
@@ -197,10 +199,16 @@ public struct NodeConfig: Sendable, Equatable {
         httpPort = try http.flatMap { try Self.int($0, "port", range: 0...65535, prefix: "http.") } ?? 9644
 
         let topics = try Self.table(root, "topics")
-        if let topics { try Self.checkKeys(topics, allowed: ["auto_create", "default_partitions"], prefix: "topics.") }
+        if let topics {
+            try Self.checkKeys(
+                topics, allowed: ["auto_create", "default_partitions", "default_replication_factor"], prefix: "topics.")
+        }
         autoCreateTopics = try topics.flatMap { try Self.bool($0, "auto_create", prefix: "topics.") } ?? false
         defaultPartitions = Int32(
             try topics.flatMap { try Self.int($0, "default_partitions", range: 1...100_000, prefix: "topics.") } ?? 1)
+        defaultReplicationFactor = try topics.flatMap {
+            try Self.int($0, "default_replication_factor", range: 1...16, prefix: "topics.")
+        }.map { Int16($0) }
 
         let limits = try Self.table(root, "limits")
         if let limits {
@@ -296,6 +304,7 @@ public struct NodeConfig: Sendable, Equatable {
                 listeners.map { ($0.name, AdvertisedAddress(host: $0.advertisedHost, port: Int32($0.advertisedPort))) },
                 uniquingKeysWith: { first, _ in first }))
         config.groupCoordinator = groups
+        config.defaultReplicationFactor = defaultReplicationFactor
         config.offsetsTopicPartitions = offsetsTopicPartitions
         config.offsetsTopicReplicationFactor = offsetsTopicReplicationFactor
         config.transactionCoordinator = transactions

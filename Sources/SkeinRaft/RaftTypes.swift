@@ -278,6 +278,20 @@ public struct Ready: Sendable {
     public var role: RaftRole
     public var leader: BrokerId
 
+    public init(
+        hardState: HardState? = nil, snapshot: RaftSnapshot? = nil, entries: [LogEntry] = [],
+        messages: [RaftMessage] = [], committedEntries: [LogEntry] = [], role: RaftRole = .follower,
+        leader: BrokerId = .none
+    ) {
+        self.hardState = hardState
+        self.snapshot = snapshot
+        self.entries = entries
+        self.messages = messages
+        self.committedEntries = committedEntries
+        self.role = role
+        self.leader = leader
+    }
+
     public var isEmpty: Bool {
         hardState == nil && snapshot == nil && entries.isEmpty && messages.isEmpty && committedEntries.isEmpty
     }

@@ -44,6 +44,17 @@ public final class ClusterController: @unchecked Sendable {
     }
 
     public var isVoter: Bool { voters.contains(nodeId) }
+
+    private let registered = NIOLockedValueBox(false)
+    /// Whether this node's metadata lists this node as a live broker (once true, it stays true: a node that was
+    /// declared dead later still serves what it has).
+    public var knowsItself: Bool {
+        if registered.withLockedValue({ $0 }) { return true }
+        let id = nodeId
+        let known = metadata.liveNodes.contains { $0.id == id.rawValue }
+        if known { registered.withLockedValue { $0 = true } }
+        return known
+    }
     public var metadata: ClusterMetadata { state.withLockedValue { $0 } }
 
     /// The controller leader as far as this node knows (nil while there is none): a voter's own replica says; a
@@ -61,11 +72,14 @@ public final class ClusterController: @unchecked Sendable {
     public func start(log: PartitionLog?, pollInterval: TimeAmount = .milliseconds(200)) async throws {
         if isVoter {
             guard let log else { throw ReplicationError.storage("a controller voter needs the metadata log") }
-            let store = ReplicaStore(log: log)
+            let store = try ReplicaStore(log: log)
             let persisted = try store.load()
             var replayed = ClusterMetadata()
-            for batch in try store.batches(from: log.logStartOffset, through: persisted.logStart.index) {
-                Self.apply(batch, to: &replayed)
+            let first = store.raftIndex(ofKafka: log.logStartOffset)
+            for e in try store.entries(from: first, through: persisted.logStart.index) {
+                guard !ReplicaStore.isInternal(e), let view = try? RecordBatchView(bytes: ByteBuffer(bytes: e.payload))
+                else { continue }
+                Self.apply(view, at: e.lastIndex, to: &replayed)
             }
             state.withLockedValue { $0 = replayed }
             engine.addCommitHandler(for: .controller) { [weak self] entries in self?.committed(entries) }
@@ -95,15 +109,16 @@ public final class ClusterController: @unchecked Sendable {
     }
 
     @discardableResult
-    static func apply(_ batch: RecordBatchView, to metadata: inout ClusterMetadata) -> MetadataError? {
+    /// Applies the command of `batch`, the entry ending at Raft index `index` of the metadata log.
+    static func apply(_ batch: RecordBatchView, at index: Int64, to metadata: inout ClusterMetadata) -> MetadataError? {
         guard !batch.attributes.isControl,
             let value = try? batch.decodeRecords().first?.value,
             let command = try? MetadataCommand.decode(Array(value.readableBytesView))
         else {
-            metadata.skip(to: batch.lastOffset)
+            metadata.skip(to: index)
             return nil
         }
-        return metadata.apply(command, at: batch.lastOffset)
+        return metadata.apply(command, at: index)
     }
 
     private func committed(_ entries: [LogEntry]) {
@@ -115,8 +130,9 @@ public final class ClusterController: @unchecked Sendable {
                 continue
             }
             let before = current.nextProducerId
-            let result = Self.apply(view, to: &current)
-            results[e.lastIndex] = result.map { .failure($0) } ?? .success(
+            let result = Self.apply(view, at: e.lastIndex, to: &current)
+            // Keyed by the batch's Kafka offset, which is what the submitter's append answered.
+            results[view.lastOffset] = result.map { .failure($0) } ?? .success(
                 current.nextProducerId != before ? String(before) : "")
             changed = changed || result == nil
         }
@@ -172,7 +188,28 @@ public final class ClusterController: @unchecked Sendable {
 
     /// Carries out a submit on this node if it leads the controller group.
     private func submitHere(_ command: MetadataCommand) async -> (Int16, String) {
+        var command = command
+        var placed: String?
+        if command.isPlacement {
+            // Placed with this leader's view, which has every committed registration and liveness verdict.
+            switch metadata.resolve(command) {
+            case .failure(let error):
+                return (error.code.rawValue, error.message)
+            case .success(let (resolved, partitions, rf)):
+                placed = "\(partitions),\(rf)"
+                guard let resolved else { return (0, placed!) }
+                command = resolved
+            }
+        }
         if let error = metadata.check(command) { return (error.code.rawValue, error.message) }
+        if let placed {
+            let (code, message) = await append(command)
+            return (code, code == 0 ? placed : message)
+        }
+        return await append(command)
+    }
+
+    private func append(_ command: MetadataCommand) async -> (Int16, String) {
         do {
             let position = try await engine.append(
                 .controller, batches: [Self.batch(for: command)], waitForCommit: true

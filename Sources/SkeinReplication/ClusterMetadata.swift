@@ -74,6 +74,20 @@ public enum MetadataCommand: Codable, Hashable, Sendable {
     /// Gives a partition a new replica set (re-replication off a dead node); the partition's leader then changes
     /// its Raft voters one server at a time to match.
     case reassignPartition(topic: String, partition: Int32, replicas: [Int32])
+    /// A request to the controller leader, never written to the log: place a new topic with the leader's view of
+    /// the live nodes and their load (any node takes CreateTopics, but only the leader's view is current), then
+    /// commit it as `createTopic`.
+    case placeTopic(TopicPlacement)
+    /// The same for new partitions of a topic (to `count` in all), at the topic's replication factor.
+    case placePartitions(topic: String, count: Int32, validateOnly: Bool)
+
+    /// Whether the leader turns this command into another before it is committed.
+    public var isPlacement: Bool {
+        switch self {
+        case .placeTopic, .placePartitions: true
+        default: false
+        }
+    }
 
     public func encoded() -> [UInt8] {
         // Encoding a plain Codable enum cannot fail.
@@ -82,6 +96,32 @@ public enum MetadataCommand: Codable, Hashable, Sendable {
 
     public static func decode(_ bytes: [UInt8]) throws -> MetadataCommand {
         try JSONDecoder().decode(MetadataCommand.self, from: Data(bytes))
+    }
+}
+
+/// A new topic to place: `replicationFactor` -1 means `defaultReplicationFactor`, or when that is nil the live
+/// nodes up to 3; `validateOnly` checks it without creating it.
+public struct TopicPlacement: Codable, Hashable, Sendable {
+    public var name: String
+    public var idHigh: UInt64
+    public var idLow: UInt64
+    public var partitions: Int32
+    public var replicationFactor: Int16
+    public var defaultReplicationFactor: Int16?
+    public var configs: [String: String]
+    public var validateOnly: Bool
+    public init(
+        name: String, id: KafkaUUID, partitions: Int32, replicationFactor: Int16, defaultReplicationFactor: Int16?,
+        configs: [String: String], validateOnly: Bool
+    ) {
+        self.name = name
+        idHigh = id.mostSignificantBits
+        idLow = id.leastSignificantBits
+        self.partitions = partitions
+        self.replicationFactor = replicationFactor
+        self.defaultReplicationFactor = defaultReplicationFactor
+        self.configs = configs
+        self.validateOnly = validateOnly
     }
 }
 
@@ -161,6 +201,76 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
                 return MetadataError(.unknownTopicOrPartition, "Topic '\(name)' has no partition \(partition).")
             }
             return checkReplicas([replicas])
+        case .placeTopic, .placePartitions:
+            return MetadataError(.invalidRequest, "a placement request is resolved by the leader, not committed")
+        }
+    }
+
+    /// The most partitions one topic may have (Kafka has no hard cap; this keeps a request for 2^31 partitions
+    /// from exhausting the controller's memory).
+    public static let maxPartitions: Int32 = 100_000
+
+    /// A placement request resolved with this metadata: the command to commit (nil for a validate-only request
+    /// that passed) and the partition count and replication factor placed, or the refusal.
+    public func resolve(_ command: MetadataCommand) -> Result<(MetadataCommand?, partitions: Int32, rf: Int16), MetadataError>
+    {
+        switch command {
+        case .placeTopic(let p):
+            guard p.partitions >= 1 else {
+                return .failure(MetadataError(.invalidPartitions, "Number of partitions must be larger than 0."))
+            }
+            guard p.partitions <= Self.maxPartitions else {
+                return .failure(
+                    MetadataError(
+                        .invalidPartitions,
+                        "Number of partitions \(p.partitions) is larger than the limit of \(Self.maxPartitions)."))
+            }
+            let live = liveNodes
+            let rf =
+                p.replicationFactor != -1
+                ? Int(p.replicationFactor) : Int(p.defaultReplicationFactor ?? Int16(min(3, max(live.count, 1))))
+            let replicas: [[Int32]]
+            do {
+                replicas = try ReplicaPlacement.assign(
+                    partitions: Int(p.partitions), replicationFactor: rf, nodes: live, load: replicaLoad)
+            } catch {
+                return .failure(error)
+            }
+            let topic = TopicMetadata(
+                name: p.name, id: KafkaUUID(mostSignificantBits: p.idHigh, leastSignificantBits: p.idLow),
+                replicas: replicas, configs: p.configs)
+            if let refusal = check(.createTopic(topic)) { return .failure(refusal) }
+            return .success((p.validateOnly ? nil : .createTopic(topic), p.partitions, Int16(rf)))
+        case .placePartitions(let name, let count, let validateOnly):
+            guard let topic = topics[name] else {
+                return .failure(MetadataError(.unknownTopicOrPartition, "The topic '\(name)' does not exist."))
+            }
+            let current = topic.partitionCount
+            guard count > current else {
+                return .failure(
+                    MetadataError(
+                        .invalidPartitions,
+                        count == current
+                            ? "Topic already has \(current) partitions."
+                            : "Topic currently has \(current) partitions, which is higher than the requested \(count)."))
+            }
+            guard count <= Self.maxPartitions else {
+                return .failure(
+                    MetadataError(.invalidPartitions, "Number of partitions \(count) is too large."))
+            }
+            let rf = topic.replicas.first?.count ?? 1
+            let added: [[Int32]]
+            do {
+                added = try ReplicaPlacement.assign(
+                    partitions: Int(count - current), replicationFactor: rf, nodes: liveNodes, load: replicaLoad)
+            } catch {
+                return .failure(error)
+            }
+            let resolved = MetadataCommand.createPartitions(topic: name, replicas: added)
+            if let refusal = check(resolved) { return .failure(refusal) }
+            return .success((validateOnly ? nil : resolved, count, Int16(rf)))
+        default:
+            return .success((command, 0, 0))
         }
     }
 
@@ -194,6 +304,8 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
             if alive { deadNodes.remove(id) } else { deadNodes.insert(id) }
         case .reassignPartition(let name, let partition, let replicas):
             topics[name]!.replicas[Int(partition)] = replicas
+        case .placeTopic, .placePartitions:
+            break  // refused by check
         }
         return nil
     }

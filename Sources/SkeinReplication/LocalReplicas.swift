@@ -64,6 +64,12 @@ public final class LocalReplicas: @unchecked Sendable {
         }
     }
 
+    /// A topic's incarnation on the replication wire: from its id, never 0 (the controller's).
+    static func incarnation(_ id: KafkaUUID) -> UInt64 {
+        let v = id.mostSignificantBits ^ id.leastSignificantBits
+        return v == 0 ? 1 : v
+    }
+
     private func open(_ group: GroupId, voters: [BrokerId], topic: TopicMetadata) {
         let dir = directory(group)
         let idFile = dir + "/topic-id"
@@ -78,7 +84,9 @@ public final class LocalReplicas: @unchecked Sendable {
             }
             let log = try PartitionLog(directory: dir, config: logConfig(topic.configs), clock: clock)
             logs.withLockedValue { $0[group] = (log, topic.id) }
-            engine.addGroup(group, voters: voters, log: log, preferredLeader: voters.first).whenFailure { error in
+            engine.addGroup(
+                group, voters: voters, log: log, preferredLeader: voters.first, incarnation: Self.incarnation(topic.id)
+            ).whenFailure { error in
                 self.logger.error("cannot start replica", metadata: ["group": "\(group)", "error": "\(error)"])
             }
         } catch {

@@ -23,13 +23,21 @@ public struct RaftWireError: Error, Hashable, Sendable, CustomStringConvertible 
 }
 
 /// The binary form of the Raft messages one node sends another in one tick, all groups together (so the
-/// heartbeats of thousands of groups cost one frame): a count, then per message the group, the message header
-/// and its fields. Big-endian; lengths are checked against the bytes present before anything is allocated.
+/// heartbeats of thousands of groups cost one frame): a count, then per message the group, its incarnation, the
+/// message header and its fields. Big-endian; lengths are checked against the bytes present before anything is
+/// allocated.
+///
+/// The incarnation tells apart the Raft groups of a topic deleted and created again under its name (derived from
+/// the topic id; 0 for the controller): a replica takes messages of its own incarnation only, so a leader of the
+/// old topic never appends to the new one's replicas.
 public enum RaftWire {
-    public static func encode(_ messages: [(GroupId, RaftMessage)], into buffer: inout ByteBuffer) {
+    public typealias Message = (group: GroupId, incarnation: UInt64, message: RaftMessage)
+
+    public static func encode(_ messages: [Message], into buffer: inout ByteBuffer) {
         buffer.writeInteger(UInt32(messages.count))
-        for (group, m) in messages {
+        for (group, incarnation, m) in messages {
             writeGroup(group, into: &buffer)
+            buffer.writeInteger(incarnation)
             buffer.writeInteger(m.from.rawValue)
             buffer.writeInteger(m.to.rawValue)
             buffer.writeInteger(m.term)
@@ -83,14 +91,15 @@ public enum RaftWire {
         }
     }
 
-    public static func decode(_ buffer: inout ByteBuffer) throws(RaftWireError) -> [(GroupId, RaftMessage)] {
+    public static func decode(_ buffer: inout ByteBuffer) throws(RaftWireError) -> [Message] {
         let count = try readInt(UInt32.self, &buffer)
-        // Every message takes at least 23 bytes.
-        guard Int(count) <= buffer.readableBytes / 23 else { throw RaftWireError("count \(count) exceeds the frame") }
-        var out: [(GroupId, RaftMessage)] = []
+        // Every message takes at least 31 bytes.
+        guard Int(count) <= buffer.readableBytes / 31 else { throw RaftWireError("count \(count) exceeds the frame") }
+        var out: [Message] = []
         out.reserveCapacity(Int(count))
         for _ in 0..<count {
             let group = try readGroup(&buffer)
+            let incarnation = try readInt(UInt64.self, &buffer)
             let from = BrokerId(try readInt(Int32.self, &buffer))
             let to = BrokerId(try readInt(Int32.self, &buffer))
             let term = try readInt(Int64.self, &buffer)
@@ -141,8 +150,7 @@ public enum RaftWire {
             case 10: kind = .timeoutNow
             default: throw RaftWireError("unknown message type \(tag)")
             }
-            out.append(
-                (group, RaftMessage(from: from, to: to, term: term, kind: kind)))
+            out.append((group, incarnation, RaftMessage(from: from, to: to, term: term, kind: kind)))
         }
         guard buffer.readableBytes == 0 else { throw RaftWireError("\(buffer.readableBytes) trailing bytes") }
         return out

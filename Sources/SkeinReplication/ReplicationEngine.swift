@@ -93,6 +93,8 @@ public final class ReplicationEngine: @unchecked Sendable {
 
     final class Replica: @unchecked Sendable {  // confined to the engine's loop
         let group: GroupId
+        /// Which topic of this name (from its id; 0 for the controller): see `RaftWire`.
+        let incarnation: UInt64
         var node: RaftNode
         let store: ReplicaStore
         var commitWaiters: [(position: LogPosition, promise: EventLoopPromise<AppendPosition>)] = []
@@ -106,8 +108,9 @@ public final class ReplicationEngine: @unchecked Sendable {
         /// The voter set the cluster metadata wants (after a reassignment); the leader moves toward it one server
         /// at a time. Nil: keep the voters as they are.
         var targetVoters: [BrokerId]?
-        init(group: GroupId, node: RaftNode, store: ReplicaStore) {
+        init(group: GroupId, incarnation: UInt64, node: RaftNode, store: ReplicaStore) {
             self.group = group
+            self.incarnation = incarnation
             self.node = node
             self.store = store
             durableCommit = node.commitIndex
@@ -121,7 +124,7 @@ public final class ReplicationEngine: @unchecked Sendable {
     private let logger: Logger
     private let clock: any SkeinModel.Clock
     private var replicas: [GroupId: Replica] = [:]
-    private var outbound: [BrokerId: [(GroupId, RaftMessage)]] = [:]
+    private var outbound: [BrokerId: [RaftWire.Message]] = [:]
     private var ticker: RepeatedTask?
     private var seed: UInt64
     private let statuses = NIOLockedValueBox([GroupId: ReplicaStatus]())
@@ -170,13 +173,15 @@ public final class ReplicationEngine: @unchecked Sendable {
 
     // MARK: - Groups
 
-    /// Starts (or restarts) the replica of `group` over `log`, with the given voters.
+    /// Starts (or restarts) the replica of `group` over `log`, with the given voters. `incarnation` tells this
+    /// topic from an earlier one of the same name (`RaftWire`).
     public func addGroup(
-        _ group: GroupId, voters: [BrokerId], log: PartitionLog, preferredLeader: BrokerId? = nil
+        _ group: GroupId, voters: [BrokerId], log: PartitionLog, preferredLeader: BrokerId? = nil,
+        incarnation: UInt64 = 0
     ) -> EventLoopFuture<Void> {
         loop.submit {
             guard self.replicas[group] == nil else { return }
-            let store = ReplicaStore(log: log)
+            let store = try ReplicaStore(log: log)
             // The voters it was created with, kept from now on: later the log's configuration entries decide.
             if try store.loadVoters() == nil { try store.saveVoters(voters) }
             let state = try store.load()
@@ -194,7 +199,7 @@ public final class ReplicationEngine: @unchecked Sendable {
                 config: config, state: state,
                 random: SeededRandom(seed: self.seed ^ UInt64(bitPattern: Int64(group.hashValue))),
                 appliedIndex: state.logStart.index)
-            let replica = Replica(group: group, node: node, store: store)
+            let replica = Replica(group: group, incarnation: incarnation, node: node, store: store)
             replica.preferredLeader = preferredLeader
             self.replicas[group] = replica
             // A group of one elects itself at once.
@@ -253,6 +258,7 @@ public final class ReplicationEngine: @unchecked Sendable {
                 return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: r.node.leader))
             }
             var first: Int64 = -1
+            var lastKafka: Int64 = -1
             var last = LogPosition.empty
             for batch in batches {
                 guard var view = try? RecordBatchView(bytes: batch) else {
@@ -281,12 +287,15 @@ public final class ReplicationEngine: @unchecked Sendable {
                         return self.duplicate(r, original, waitForCommit: waitForCommit)
                     }
                 }
-                let base = r.node.log.lastIndex + 1
+                // Every entry in memory is on disk (each change is processed at once) but this call's own
+                // batches, which are data: the next Kafka offset follows from the translator.
+                let base = r.store.kafkaOffset(atRaft: r.node.log.lastIndex + 1)
                 view.setBaseOffset(base)
                 view.setPartitionLeaderEpoch(Int32(truncatingIfNeeded: r.node.term))
                 switch r.node.propose(Array(view.bytes.readableBytesView), count: Int64(view.lastOffsetDelta) + 1) {
                 case .success(let position):
                     if first < 0 { first = base }
+                    lastKafka = base + Int64(view.lastOffsetDelta)
                     last = position
                 case .failure(.notLeader(let leader)):
                     return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: leader))
@@ -294,7 +303,7 @@ public final class ReplicationEngine: @unchecked Sendable {
                     return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: .none))
                 }
             }
-            let landed = AppendPosition(baseOffset: first, lastOffset: last.index, term: last.term)
+            let landed = AppendPosition(baseOffset: first, lastOffset: lastKafka, term: last.term)
             let promise = self.loop.makePromise(of: AppendPosition.self)
             if waitForCommit {
                 r.commitWaiters.append((last, promise))
@@ -303,7 +312,7 @@ public final class ReplicationEngine: @unchecked Sendable {
             self.flush()
             if !waitForCommit {
                 // process() persisted the entries synchronously, unless that failed.
-                if r.node.log.lastIndex >= last.index && r.store.log.logEndOffset > last.index {
+                if r.node.log.lastIndex >= last.index && r.store.log.logEndOffset > lastKafka {
                     promise.succeed(landed)
                 } else {
                     promise.fail(ReplicationError.storage("append did not reach the log"))
@@ -318,14 +327,15 @@ public final class ReplicationEngine: @unchecked Sendable {
     private func duplicate(_ r: Replica, _ original: ProducerBatch, waitForCommit: Bool)
         -> EventLoopFuture<AppendPosition>
     {
-        let term = r.node.log.term(at: original.lastOffset)
+        let raftLast = r.store.raftIndex(ofKafka: original.lastOffset)
+        let term = r.node.log.term(at: raftLast)
         let landed = AppendPosition(baseOffset: original.baseOffset, lastOffset: original.lastOffset, term: term ?? -1)
         // An entry no longer in memory is applied, so committed.
-        guard waitForCommit, let term, r.node.commitIndex < original.lastOffset else {
+        guard waitForCommit, let term, r.node.commitIndex < raftLast else {
             return loop.makeSucceededFuture(landed)
         }
         let promise = loop.makePromise(of: AppendPosition.self)
-        r.commitWaiters.append((LogPosition(index: original.lastOffset, term: term), promise))
+        r.commitWaiters.append((LogPosition(index: raftLast, term: term), promise))
         return promise.futureResult.map { _ in landed }
     }
 
@@ -345,7 +355,7 @@ public final class ReplicationEngine: @unchecked Sendable {
                 return self.loop.makeFailedFuture(ReplicationError.notLeader(leader: r.node.leader))
             }
             let log = r.store.log
-            let highWatermark = r.node.commitIndex + 1
+            let highWatermark = r.store.kafkaOffset(atRaft: r.node.commitIndex + 1)
             let target = offset == -1 ? highWatermark : offset
             guard target >= 0, target <= highWatermark else {
                 return self.loop.makeFailedFuture(
@@ -367,17 +377,13 @@ public final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
-    /// The control record type of a log-start move: outside Kafka's types (0-6), so consumers skip it as the
-    /// control record it is.
-    public static let logStartControlType: Int16 = 0x5301
-
     static func logStartBatch(_ offset: Int64, at position: LogPosition, timestamp: Int64) -> [UInt8] {
         var value = ByteBuffer()
         value.writeInteger(Int16(0))  // version
         value.writeInteger(offset)
         // A one-record uncompressed control batch cannot fail to build.
         let batch = try! RecordBatchBuilder.controlBatch(
-            type: .unknown(logStartControlType), value: value, baseOffset: position.index,
+            type: .unknown(ReplicaStore.logStartControlType), value: value, baseOffset: position.index,
             partitionLeaderEpoch: Int32(truncatingIfNeeded: position.term), timestamp: timestamp)
         return Array(batch.readableBytesView)
     }
@@ -387,7 +393,7 @@ public final class ReplicationEngine: @unchecked Sendable {
         // Control batches only (attributes bit 5): a cheap test before any parsing.
         guard payload.count > 61, payload[22] & 0x20 != 0,
             let view = try? RecordBatchView(bytes: ByteBuffer(bytes: payload)),
-            (try? view.controlRecordType()) == .unknown(logStartControlType),
+            (try? view.controlRecordType()) == .unknown(ReplicaStore.logStartControlType),
             var value = try? view.decodeRecords().first?.value,
             value.readInteger(as: Int16.self) == 0, let offset = value.readInteger(as: Int64.self)
         else { return nil }
@@ -466,7 +472,7 @@ public final class ReplicationEngine: @unchecked Sendable {
     public func receive(from: BrokerId, payload: ByteBuffer) {
         loop.execute {
             var buffer = payload
-            let messages: [(GroupId, RaftMessage)]
+            let messages: [RaftWire.Message]
             do {
                 messages = try RaftWire.decode(&buffer)
             } catch {
@@ -476,9 +482,12 @@ public final class ReplicationEngine: @unchecked Sendable {
             }
             self.lastHeard[from] = self.ticks
             var touched: [GroupId: Replica] = [:]
-            for (group, m) in messages {
-                // A peer may only speak for itself.
-                guard m.from == from, m.to == self.nodeId, let r = self.replicas[group], !r.catchingUp else { continue }
+            for (group, incarnation, m) in messages {
+                // A peer may only speak for itself, and only to the same incarnation of the group (not to a topic
+                // created again under the name of one it still has a replica of).
+                guard m.from == from, m.to == self.nodeId, let r = self.replicas[group], !r.catchingUp,
+                    r.incarnation == incarnation
+                else { continue }
                 r.node.step(m)
                 touched[group] = r
             }
@@ -505,6 +514,7 @@ public final class ReplicationEngine: @unchecked Sendable {
         public var leader: BrokerId
         public var term: Int64
         public var inSync: [BrokerId]
+        public var incarnation: UInt64 = 0
     }
     private let peerList = NIOLockedValueBox([BrokerId]())
 
@@ -519,18 +529,23 @@ public final class ReplicationEngine: @unchecked Sendable {
         // Every node announces twice a second, even one that shares no group with this one: proof of life.
         loop.execute { self.lastHeard[from] = self.ticks }
         var b = payload
-        guard let n = b.readInteger(as: UInt32.self), Int(n) <= b.readableBytes / 16 else { return }
+        guard let n = b.readInteger(as: UInt32.self), Int(n) <= b.readableBytes / 24 else { return }
         var led: [(GroupId, LeaderHint)] = []
         for _ in 0..<n {
-            guard let group = try? RaftWire.readGroup(&b), let term = b.readInteger(as: Int64.self),
+            guard let group = try? RaftWire.readGroup(&b), let incarnation = b.readInteger(as: UInt64.self),
+                let term = b.readInteger(as: Int64.self),
                 let count = b.readInteger(as: UInt16.self), Int(count) <= b.readableBytes / 4
             else { return }
             var inSync: [BrokerId] = []
             for _ in 0..<count { inSync.append(BrokerId(b.readInteger(as: Int32.self)!)) }
-            led.append((group, LeaderHint(leader: from, term: term, inSync: inSync)))
+            led.append((group, LeaderHint(leader: from, term: term, inSync: inSync, incarnation: incarnation)))
         }
         hints.withLockedValue { h in
-            for (group, hint) in led where (h[group]?.term ?? -1) <= hint.term { h[group] = hint }
+            // The latest term wins; a new incarnation (a topic created again) starts its terms afresh.
+            for (group, hint) in led
+            where (h[group]?.term ?? -1) <= hint.term || h[group]?.incarnation != hint.incarnation {
+                h[group] = hint
+            }
         }
     }
 
@@ -555,6 +570,7 @@ public final class ReplicationEngine: @unchecked Sendable {
         b.writeInteger(UInt32(led.count))
         for r in led {
             RaftWire.writeGroup(r.group, into: &b)
+            b.writeInteger(r.incarnation)
             b.writeInteger(r.node.term)
             let inSync = statuses.withLockedValue { $0[r.group]?.inSync } ?? [nodeId]
             b.writeInteger(UInt16(inSync.count))
@@ -611,7 +627,7 @@ public final class ReplicationEngine: @unchecked Sendable {
 
     /// Sends, applies and advances a Ready whose state is durable.
     private func complete(_ r: Replica, _ ready: Ready) {
-        for m in ready.messages { outbound[m.to, default: []].append((r.group, m)) }
+        for m in ready.messages { outbound[m.to, default: []].append((r.group, r.incarnation, m)) }
         if !ready.committedEntries.isEmpty, let handler = commitHandlers.withLockedValue({ $0[r.group] }) {
             handler(ready.committedEntries)
         }
@@ -679,8 +695,9 @@ public final class ReplicationEngine: @unchecked Sendable {
             }
         }
         let status = ReplicaStatus(
-            role: node.role, leader: node.leader, term: node.term, highWatermark: node.commitIndex + 1,
-            logEndOffset: node.log.lastIndex + 1, voters: node.voters, inSync: inSync)
+            role: node.role, leader: node.leader, term: node.term,
+            highWatermark: r.store.kafkaOffset(atRaft: node.commitIndex + 1),
+            logEndOffset: r.store.kafkaOffset(atRaft: node.log.lastIndex + 1), voters: node.voters, inSync: inSync)
         var hwMoved = false
         statuses.withLockedValue {
             hwMoved = $0[r.group]?.highWatermark != status.highWatermark
@@ -728,14 +745,14 @@ public final class ReplicationEngine: @unchecked Sendable {
 
     // MARK: - Catch-up from the leader's disk
 
-    /// The leader's in-memory log starts after what this follower has: fetch the batches up to `position` from
-    /// the leader's log, after cutting this log back to what it knows committed (that prefix is the leader's).
+    /// The leader's in-memory log starts after what this follower has: fetch the entries up to `position` from
+    /// the leader's disk, after cutting this log back to what it knows committed (that prefix is the leader's).
     private func startCatchUp(_ r: Replica, ready: Ready, to position: LogPosition, from leader: BrokerId) {
         r.catchingUp = true
-        let log = r.store.log
+        let store = r.store
+        let log = store.log
         do {
-            let keep = min(r.durableCommit + 1, log.logEndOffset)
-            if keep < log.logEndOffset { try log.truncate(to: keep) }
+            try store.truncate(fromRaft: min(r.durableCommit + 1, store.raftEnd + 1))
         } catch {
             restart(r)
             return
@@ -743,7 +760,7 @@ public final class ReplicationEngine: @unchecked Sendable {
         logger.info(
             "catching up from the leader's log",
             metadata: [
-                "group": "\(r.group)", "from": "\(log.logEndOffset)", "through": "\(position.index)",
+                "group": "\(r.group)", "from": "\(store.raftEnd + 1)", "through": "\(position.index)",
                 "leader": "\(leader)",
             ])
         let transport = self.transport
@@ -751,26 +768,52 @@ public final class ReplicationEngine: @unchecked Sendable {
         let chunk = settings.catchUpChunkBytes
         let promise = loop.makePromise(of: Void.self)
         promise.completeWithTask {
-            while log.logEndOffset <= position.index {
+            while store.raftEnd < position.index {
                 var request = ByteBufferAllocator().buffer(capacity: 64)
                 CatchUp.encodeRequest(
-                    group: group, from: log.logEndOffset, through: position.index, maxBytes: chunk, into: &request)
+                    group: group, incarnation: r.incarnation, from: store.raftEnd + 1, through: position.index,
+                    maxBytes: chunk, into: &request)
                 var response = try await transport.request(
                     to: leader, kind: Self.catchUpKind, payload: request, timeout: .seconds(10))
-                let (leaderStart, batches) = try CatchUp.decodeResponse(&response)
+                let (leaderStart, internals, batches) = try CatchUp.decodeResponse(&response)
+                let before = store.raftEnd
                 if leaderStart > log.logEndOffset {
                     // The log start may lie inside a batch (DeleteRecords): start where that batch does.
                     let firstBase = batches.getInteger(at: batches.readerIndex, as: Int64.self) ?? leaderStart
                     try log.truncateFully(startingAt: min(firstBase, leaderStart))
                 }
-                guard let info = try log.appendAsFollower(batches) else {
-                    throw ReplicationError.storage("the leader sent no batch from \(log.logEndOffset)")
+                // Data and internal entries in Raft order: the data before each internal entry first; an internal
+                // entry whose data this chunk does not bring waits for the next one.
+                var pending = Array(RecordBatchSequence(batches))
+                var bytes = 0
+                func appendData(below limit: Int64) throws {
+                    var buffer = ByteBuffer()
+                    while let b = pending.first, b.baseOffset < limit {
+                        var bb = b.bytes
+                        buffer.writeBuffer(&bb)
+                        pending.removeFirst()
+                    }
+                    if buffer.readableBytes > 0, let info = try log.appendAsFollower(buffer) { bytes += info.sizeInBytes }
                 }
+                var blocked = false
+                for e in internals {
+                    let at = store.kafkaOffset(atRaft: e.index)
+                    try appendData(below: at)
+                    guard log.logEndOffset >= at else {
+                        blocked = true
+                        break
+                    }
+                    try store.appendInternal([e])
+                }
+                if !blocked { try appendData(below: .max) }
                 // Log-start moves in the fetched range are not applied as commits here: take the leader's.
                 if leaderStart > log.logStartOffset {
                     try log.deleteRecords(before: min(leaderStart, log.logEndOffset))
                 }
-                self.counters.withLockedValue { $0.catchUpBytes += info.sizeInBytes }
+                guard store.raftEnd > before else {
+                    throw ReplicationError.storage("the leader sent nothing from \(before + 1)")
+                }
+                self.counters.withLockedValue { $0.catchUpBytes += bytes }
             }
         }
         promise.futureResult.hop(to: loop).whenComplete { result in
@@ -798,20 +841,30 @@ public final class ReplicationEngine: @unchecked Sendable {
         }
     }
 
-    /// Serves a follower's catch-up fetch from this node's log (the batches as stored).
+    /// Serves a follower's catch-up fetch from this node's disk: the committed internal entries from Raft index
+    /// `from` on, and the record batches as stored.
     public func serveCatchUp(_ payload: ByteBuffer) -> EventLoopFuture<ByteBuffer> {
         loop.submit {
             var buffer = payload
-            let (group, from, through, maxBytes) = try CatchUp.decodeRequest(&buffer)
-            guard let r = self.replicas[group] else { throw ReplicationError.unknownGroup(group) }
-            let log = r.store.log
+            let (group, incarnation, from, through, maxBytes) = try CatchUp.decodeRequest(&buffer)
+            guard let r = self.replicas[group], r.incarnation == incarnation else {
+                throw ReplicationError.unknownGroup(group)
+            }
+            let store = r.store
+            let log = store.log
             let start = log.logStartOffset
-            let read = try log.read(
-                fromOffset: max(from, start), maxBytes: min(maxBytes, 64 << 20),
-                maxOffset: min(through + 1, r.node.commitIndex + 1))
-            var out = ByteBufferAllocator().buffer(capacity: read.sizeInBytes + 16)
+            let upper = min(through, r.node.commitIndex)
+            let internals = from <= upper ? store.internalEntries(in: from...upper) : []
+            let kafkaFrom = max(store.kafkaOffset(atRaft: from), start)
+            let kafkaEnd = store.kafkaOffset(atRaft: upper + 1)
+            var out = ByteBufferAllocator().buffer(capacity: 64)
             out.writeInteger(start)
-            for chunk in read.chunks { try chunk.read(into: &out) }
+            CatchUp.encodeInternal(internals, into: &out)
+            if kafkaFrom < kafkaEnd {
+                let read = try log.read(fromOffset: kafkaFrom, maxBytes: min(maxBytes, 64 << 20), maxOffset: kafkaEnd)
+                out.reserveCapacity(out.readableBytes + read.sizeInBytes)
+                for chunk in read.chunks { try chunk.read(into: &out) }
+            }
             return out
         }
     }
@@ -819,22 +872,51 @@ public final class ReplicationEngine: @unchecked Sendable {
 
 /// The catch-up fetch: a follower asks for the batches from `from` through `through` of a group.
 enum CatchUp {
-    static func encodeRequest(group: GroupId, from: Int64, through: Int64, maxBytes: Int, into b: inout ByteBuffer) {
+    static func encodeRequest(
+        group: GroupId, incarnation: UInt64, from: Int64, through: Int64, maxBytes: Int, into b: inout ByteBuffer
+    ) {
         RaftWire.writeGroup(group, into: &b)
+        b.writeInteger(incarnation)
         b.writeInteger(from)
         b.writeInteger(through)
         b.writeInteger(Int32(clamping: maxBytes))
     }
 
-    static func decodeRequest(_ b: inout ByteBuffer) throws -> (GroupId, Int64, Int64, Int) {
-        guard let group = try? RaftWire.readGroup(&b), let from = b.readInteger(as: Int64.self),
+    static func decodeRequest(_ b: inout ByteBuffer) throws -> (GroupId, UInt64, Int64, Int64, Int) {
+        guard let group = try? RaftWire.readGroup(&b), let incarnation = b.readInteger(as: UInt64.self),
+            let from = b.readInteger(as: Int64.self),
             let through = b.readInteger(as: Int64.self), let maxBytes = b.readInteger(as: Int32.self)
         else { throw RaftWireError("malformed catch-up request") }
-        return (group, from, through, Int(max(maxBytes, 0)))
+        return (group, incarnation, from, through, Int(max(maxBytes, 0)))
     }
 
-    static func decodeResponse(_ b: inout ByteBuffer) throws -> (logStart: Int64, batches: ByteBuffer) {
-        guard let start = b.readInteger(as: Int64.self) else { throw RaftWireError("malformed catch-up response") }
-        return (start, b.slice())
+    /// Internal entries: count (u32), then per entry Raft index and term (i64), kind (u8), payload length (u32)
+    /// and payload.
+    static func encodeInternal(_ entries: [LogEntry], into b: inout ByteBuffer) {
+        b.writeInteger(UInt32(entries.count))
+        for e in entries {
+            b.writeInteger(e.index)
+            b.writeInteger(e.term)
+            b.writeInteger(e.kind.rawValue)
+            b.writeInteger(UInt32(e.payload.count))
+            b.writeBytes(e.payload)
+        }
+    }
+
+    static func decodeResponse(_ b: inout ByteBuffer) throws -> (
+        logStart: Int64, internals: [LogEntry], batches: ByteBuffer
+    ) {
+        guard let start = b.readInteger(as: Int64.self), let n = b.readInteger(as: UInt32.self),
+            Int(n) <= b.readableBytes / 21
+        else { throw RaftWireError("malformed catch-up response") }
+        var internals: [LogEntry] = []
+        for _ in 0..<n {
+            guard let index = b.readInteger(as: Int64.self), let term = b.readInteger(as: Int64.self),
+                let kindByte = b.readInteger(as: UInt8.self), let kind = EntryKind(rawValue: kindByte),
+                let length = b.readInteger(as: UInt32.self), let payload = b.readBytes(length: Int(length))
+            else { throw RaftWireError("malformed catch-up response") }
+            internals.append(LogEntry(index: index, term: term, kind: kind, payload: payload))
+        }
+        return (start, internals, b.slice())
     }
 }

@@ -170,7 +170,9 @@ struct ControllerTests {
         #expect(
             try await eventually {
                 nodes.values.filter { [1, 2, 3].contains($0.id.rawValue) }.allSatisfy {
-                    $0.replicas.log(for: group)?.logEndOffset ?? -1 >= 1
+                    // Empty, as Kafka's new partition is: the leader's no-op takes no offset.
+                    $0.replicas.log(for: group)?.logEndOffset == 0
+                        && $0.engine.status(of: group).map { $0.leader != .none && $0.highWatermark == 0 } == true
                         && (try? String(contentsOfFile: "\(root)/n\($0.id)/orders-0/topic-id", encoding: .utf8))
                             == again.id.description
                 }

@@ -159,8 +159,7 @@ final class EngineCluster: @unchecked Sendable {
 
     /// The data batches of a log from its start, as (baseOffset, value of the first record).
     func dataBatches(_ id: BrokerId) throws -> [(Int64, [UInt8])] {
-        let store = ReplicaStore(log: logs[id]!)
-        return try store.batches(from: logs[id]!.logStartOffset, through: logs[id]!.logEndOffset - 1).compactMap { v in
+        return try ReplicaStore.batches(of: logs[id]!, from: logs[id]!.logStartOffset, through: logs[id]!.logEndOffset - 1).compactMap { v in
             guard !v.attributes.isControl else { return nil }
             let value = try v.decodeRecords().first?.value.map { Array($0.readableBytesView) } ?? []
             return (v.baseOffset, value)
@@ -275,15 +274,15 @@ struct EngineTests {
         } catch ReplicationError.rejected(let code, _) {
             #expect(code == .offsetOutOfRange)
         }
-        // Offsets 0-30 go (the leader's LEADER_CHANGE batch, then 15 batches of 2), and offset 31, the first of the
-        // 16th batch: a log start inside a batch, as Kafka allows.
-        #expect(try await c.engines[leader]!.deleteRecords(c.group, before: 32).get() == 32)
-        #expect(try await c.engines[leader]!.deleteRecords(c.group, before: 5).get() == 32)
-        #expect(try await eventually { c.logs.values.allSatisfy { $0.logStartOffset == 32 } })
+        // Offsets 0-30 go (15 batches of 2 and the first record of the 16th): a log start inside a batch, as Kafka
+        // allows. Raft's own entries (the leader's no-op, the log-start move) take no offset.
+        #expect(try await c.engines[leader]!.deleteRecords(c.group, before: 31).get() == 31)
+        #expect(try await c.engines[leader]!.deleteRecords(c.group, before: 5).get() == 31)
+        #expect(try await eventually { c.logs.values.allSatisfy { $0.logStartOffset == 31 } })
         // The follower that missed it catches up from the leader's disk and takes the leader's log start.
         try await c.start(follower)
         #expect(try await c.converge(to: c.logs[leader]!.logEndOffset))
-        #expect(c.logs[follower]!.logStartOffset == 32)
+        #expect(c.logs[follower]!.logStartOffset == 31)
         #expect(try c.dataBatches(follower).map { $0.1[0] } == Array(15..<20))
         // Every node restarts from a log that starts inside a batch, and the group goes on.
         for id in c.ids { try await c.kill(id) }
@@ -291,7 +290,7 @@ struct EngineTests {
         _ = try await c.appendCommitted(try batch(1, value: 20))
         #expect(try await c.converge(to: c.logs[try await c.leader()]!.logEndOffset))
         for id in c.ids {
-            #expect(c.logs[id]!.logStartOffset == 32)
+            #expect(c.logs[id]!.logStartOffset == 31)
             #expect(try c.dataBatches(id).map { $0.1[0] } == Array(15...20))
         }
         try await c.shutdown()
@@ -317,6 +316,8 @@ struct EngineTests {
         #expect(try await c.converge(to: c.logs[leader]!.logEndOffset, timeout: .seconds(30)))
         let expected = try c.dataBatches(leader)
         #expect(expected.count == 40)
+        // Two voter changes and the elections took no Kafka offset: batches of 2 from 0.
+        #expect(expected.map(\.0) == (0..<40).map { Int64($0 * 2) })
         #expect(try c.dataBatches(4).map(\.0) == expected.map(\.0))
         #expect(try c.dataBatches(4).map(\.1) == expected.map(\.1))
         // Control batches carry the change: consumers skip them, and every replica stores the same bytes.
@@ -332,6 +333,53 @@ struct EngineTests {
         let now = try await c.leader()
         #expect(now != victim)
         #expect(Set(c.engines[now]!.status(of: c.group)?.voters ?? []) == Set(target))
+        try await c.shutdown()
+    }
+
+    @Test("Kafka offsets are dense from 0: elections, leadership transfers and log-start moves take none")
+    func kafkaOffsetsDense() async throws {
+        let c = EngineCluster()
+        for id in c.ids { try await c.start(id) }
+        let first = try await c.leader()
+        // An empty partition is (0, 0) on every replica once a leader's no-op committed.
+        #expect(
+            try await eventually {
+                c.engines.values.allSatisfy {
+                    $0.status(of: c.group).map { $0.highWatermark == 0 && $0.logEndOffset == 0 } ?? false
+                }
+            })
+        var next: Int64 = 0
+        var bases: [Int64] = []
+        func produce(_ n: Int, _ v: UInt8) async throws {
+            let p = try await c.appendCommitted(try batch(n, value: v))
+            #expect(p.baseOffset == next, "batch \(v)")
+            #expect(p.lastOffset == next + Int64(n) - 1, "batch \(v)")
+            bases.append(p.baseOffset)
+            next = p.lastOffset + 1
+        }
+        try await produce(3, 0)
+        let target = c.ids.first { $0 != first }!
+        #expect(try await c.engines[first]!.transferLeadership(c.group, to: target).get())
+        #expect(try await eventually { c.engines[target]!.status(of: c.group)?.role == .leader })
+        try await produce(2, 1)
+        try await c.kill(target)
+        try await produce(4, 2)
+        try await c.start(target)
+        let leader = try await c.leader()
+        #expect(try await c.engines[leader]!.deleteRecords(c.group, before: 2).get() == 2)
+        try await produce(1, 3)
+        #expect(try await c.converge(to: next))
+        #expect(next == 10)
+        for id in c.ids {
+            #expect(try c.dataBatches(id).map(\.0) == bases, "node \(id)")
+            #expect(c.logs[id]!.logStartOffset == 2)
+        }
+        // A restart of every replica keeps the same offsets, and the next record follows on.
+        for id in c.ids { try await c.kill(id) }
+        for id in c.ids { try await c.start(id) }
+        try await produce(2, 4)
+        #expect(try await c.converge(to: 12))
+        for id in c.ids { #expect(try c.dataBatches(id).map(\.0) == bases, "node \(id)") }
         try await c.shutdown()
     }
 

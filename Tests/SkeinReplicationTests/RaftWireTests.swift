@@ -7,8 +7,8 @@ import Testing
 
 @Suite("RaftWire: the per-peer frame of Raft messages")
 struct RaftWireTests {
-    static func sample(_ rng: inout SeededRandom) -> [(GroupId, RaftMessage)] {
-        var out: [(GroupId, RaftMessage)] = []
+    static func sample(_ rng: inout SeededRandom) -> [RaftWire.Message] {
+        var out: [RaftWire.Message] = []
         for i in 0..<Int(rng.next() % 20) {
             let group = GroupId(topic: i % 3 == 0 ? GroupId.controller.topic : "orders-é\(i)", partition: Int32(i))
             let pos = LogPosition(index: Int64(rng.next() % 1000) - 1, term: Int64(rng.next() % 9))
@@ -36,7 +36,7 @@ struct RaftWireTests {
             case 9: kind = .snapshot(RaftSnapshot(position: pos, voters: [1, 2, 3]))
             default: kind = .timeoutNow
             }
-            out.append((group, RaftMessage(from: 1, to: 2, term: pos.term, kind: kind)))
+            out.append((group, i % 3 == 0 ? 0 : rng.next(), RaftMessage(from: 1, to: 2, term: pos.term, kind: kind)))
         }
         return out
     }
@@ -49,8 +49,9 @@ struct RaftWireTests {
             var buffer = ByteBuffer()
             RaftWire.encode(messages, into: &buffer)
             let decoded = try RaftWire.decode(&buffer)
-            #expect(decoded.map(\.0) == messages.map(\.0))
-            #expect(decoded.map(\.1) == messages.map(\.1))
+            #expect(decoded.map(\.group) == messages.map(\.group))
+            #expect(decoded.map(\.incarnation) == messages.map(\.incarnation))
+            #expect(decoded.map(\.message) == messages.map(\.message))
         }
     }
 

@@ -40,19 +40,22 @@ class ClusterNode(SkeinNode):
 
 
 @contextlib.contextmanager
-def running_cluster(extra_config: str = "", prefix: str = "skein-cluster-"):
-    """Three started ClusterNodes {node id: node} (extra_config is appended to each TOML), SIGKILLed and removed
-    afterwards."""
+def running_cluster(extra_config: str = "", prefix: str = "skein-cluster-", ids=(1, 2, 3)):
+    """Started ClusterNodes {node id: node} (three unless `ids` says otherwise; extra_config is appended to each
+    TOML), SIGKILLed and removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     tls = root / "tls"
-    subprocess.run([skein_binary(), "certs", "create", "--dir", str(tls), "--nodes", "1,2,3"], check=True,
-                   capture_output=True)
-    ports = {i: free_port() for i in (1, 2, 3)}
-    rpc_ports = {i: free_port() for i in (1, 2, 3)}
-    nodes = {i: ClusterNode(root / f"n{i}", i, ports, rpc_ports, tls, extra_config) for i in (1, 2, 3)}
+    subprocess.run([skein_binary(), "certs", "create", "--dir", str(tls), "--nodes", ",".join(map(str, ids))],
+                   check=True, capture_output=True)
+    ports = {i: free_port() for i in ids}
+    rpc_ports = {i: free_port() for i in ids}
+    nodes = {i: ClusterNode(root / f"n{i}", i, ports, rpc_ports, tls, extra_config) for i in ids}
     try:
         for n in nodes.values():
             n.start()
+        # Formed: every node lists every node as a broker (each has registered with the controller).
+        wait_for(lambda: all(brokers_seen(n) == set(ids) for n in nodes.values()), timeout=60,
+                 message="the cluster did not form")
         yield nodes
     finally:
         for n in nodes.values():
@@ -61,6 +64,14 @@ def running_cluster(extra_config: str = "", prefix: str = "skein-cluster-"):
             shutil.rmtree(root, ignore_errors=True)
         else:
             print(f"kept {root}")
+
+
+def brokers_seen(node) -> set:
+    """The broker ids a node's Metadata lists (empty when it does not answer)."""
+    try:
+        return set(AdminClient({"bootstrap.servers": node.bootstrap}).list_topics(timeout=2).brokers)
+    except Exception:
+        return set()
 
 
 @pytest.fixture(scope="module")
