@@ -102,11 +102,31 @@ extension Broker {
         }
         metrics.requestStarted(apiKey)
         let started = ContinuousClock.now
+        // A request still unanswered after 5 s is logged (and again when it ends): every request must get an answer.
+        let logger = self.logger
+        let clientId = frame.header.clientId ?? ""
+        // JoinGroup waits for the rebalance by design, and Fetch for its maxWaitMs.
+        let watched = apiKey != .joinGroup && apiKey != .syncGroup && apiKey != .fetch
+        let watchdog = eventLoop.scheduleTask(in: .seconds(5)) {
+            guard watched else { return }
+            logger.warning(
+                "request unanswered after 5 s",
+                metadata: ["api": "\(apiKey.name)", "version": "\(version)", "client": "\(clientId)"])
+        }
         return dispatch(
             apiKey: apiKey, body: body, version: version, header: frame.header, connection: connection,
             eventLoop: eventLoop
-        ).map { result in
-            self.metrics.requestFinished(apiKey, duration: ContinuousClock.now - started)
+        ).always { _ in watchdog.cancel() }.map { result in
+            let took = ContinuousClock.now - started
+            self.metrics.requestFinished(apiKey, duration: took)
+            if took > .seconds(3) {
+                self.logger.info(
+                    "slow request",
+                    metadata: [
+                        "api": "\(apiKey.name)", "version": "\(version)", "took_ms": "\(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)",
+                        "client": "\(clientId)",
+                    ])
+            }
             switch result {
             case .noResponse:
                 return .noResponse

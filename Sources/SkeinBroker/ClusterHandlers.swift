@@ -64,10 +64,15 @@ extension Broker {
         -> (leader: BrokerId, epoch: Int32, inSync: [BrokerId]?)?
     {
         let hint = cluster.engine.leaderHint(group)
-        if let s = cluster.engine.status(of: group), s.leader != .none {
-            if s.role == .leader { return (s.leader, Int32(truncatingIfNeeded: s.term), s.inSync) }
-            let isr = hint.flatMap { $0.leader == s.leader && $0.term == s.term ? $0.inSync : nil }
-            return (s.leader, Int32(truncatingIfNeeded: s.term), isr)
+        if let s = cluster.engine.status(of: group) {
+            if s.leader != .none {
+                if s.role == .leader { return (s.leader, Int32(truncatingIfNeeded: s.term), s.inSync) }
+                let isr = hint.flatMap { $0.leader == s.leader && $0.term == s.term ? $0.inSync : nil }
+                return (s.leader, Int32(truncatingIfNeeded: s.term), isr)
+            }
+            // A replica here that knows no leader: only an announcement of a later term says more (an older one
+            // names a leader that stepped down or died).
+            guard let hint, hint.term > s.term else { return nil }
         }
         return hint.map { ($0.leader, Int32(truncatingIfNeeded: $0.term), $0.inSync) }
     }

@@ -78,19 +78,14 @@ extension Broker {
             _ = try? topics.create(name: name, partitions: partitions, configs: configs, validateOnly: false)
             return
         }
-        let metadata = cluster.controller.metadata
-        let nodes = metadata.liveNodes
-        let rf = max(1, min(Int(replicationFactor), nodes.count))
-        guard
-            let replicas = try? ReplicaPlacement.assign(
-                partitions: Int(partitions), replicationFactor: rf, nodes: nodes, load: metadata.replicaLoad)
-        else { return }
+        // Placed by the controller leader, with the replication factor capped by the live nodes it knows.
         var generator = SystemRandomNumberGenerator()
-        let topic = TopicMetadata(
-            name: name, id: KafkaUUID.random(using: &generator), replicas: replicas, configs: configs)
-        guard metadata.check(.createTopic(topic)) == nil else { return }
+        let placement = TopicPlacement(
+            name: name, id: KafkaUUID.random(using: &generator), partitions: partitions,
+            replicationFactor: replicationFactor, defaultReplicationFactor: nil, configs: configs, validateOnly: false,
+            capToLiveNodes: true)
         do {
-            try await cluster.controller.submit(.createTopic(topic))
+            try await cluster.controller.submit(.placeTopic(placement))
         } catch {
             logger.info("creating \(name) failed", metadata: ["error": "\(error)"])
         }
@@ -119,10 +114,8 @@ extension Broker {
             case let (topic, name, count)?:
                 if key.isEmpty {
                     fail(.invalidRequest, "The \(name) must not be empty.")
-                } else if let count = await count(),
-                    let (node, address) = coordinatorNode(
-                        partition: offsetsTopicPartition(for: key, partitionCount: count), topic: topic,
-                        listenerName: listenerName)
+                } else if let (node, address) = await coordinator(
+                    for: key, topic: topic, count: count, listenerName: listenerName)
                 {
                     c.nodeId = node
                     c.host = address.host
@@ -146,6 +139,27 @@ extension Broker {
             response.port = c.port
         }
         return response
+    }
+
+    /// The coordinator of `key`: the leader of the partition it hashes to. While the topic is being created or the
+    /// partition has no leader yet (an election takes up to a second), the answer waits for one, up to 3 s, rather
+    /// than answering COORDINATOR_NOT_AVAILABLE at once: librdkafka's admin client retries FindCoordinator only
+    /// twice, 100 ms apart, and then waits out its whole timeout.
+    func coordinator(
+        for key: String, topic: String, count: () async -> Int32?, listenerName: String
+    ) async -> (BrokerId, AdvertisedAddress)? {
+        let deadline = ContinuousClock.now + .seconds(3)
+        while true {
+            if let count = await count(),
+                let found = coordinatorNode(
+                    partition: offsetsTopicPartition(for: key, partitionCount: count), topic: topic,
+                    listenerName: listenerName)
+            {
+                return found
+            }
+            guard cluster != nil, ContinuousClock.now < deadline else { return nil }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// The node leading partition `p` of a coordinator topic, with its address on `listenerName`.

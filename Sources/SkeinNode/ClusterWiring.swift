@@ -244,11 +244,19 @@ final class ClusterServices: Sendable {
             var incarnation: UInt64
             var metadata: [String: String]
         }
+        struct GossipCounts: Encodable {
+            var sent: Int
+            var received: Int
+            /// Datagrams no key of the ring opened (another cluster, a wrong key, garbage).
+            var droppedUnsealed: Int
+            var droppedMalformed: Int
+        }
         struct Status: Encodable {
             var node: Int32
             var controller: Int32?
             var deadNodes: [Int32]
             var members: [Member]
+            var gossip: GossipCounts?
         }
         let metadata = controller.metadata
         let status = Status(
@@ -258,7 +266,13 @@ final class ClusterServices: Sendable {
                 Member(
                     id: $0.id.rawValue, gossip: $0.address, status: $0.status.description,
                     incarnation: $0.incarnation, metadata: $0.metadata)
-            }.sorted { $0.id < $1.id })
+            }.sorted { $0.id < $1.id },
+            gossip: gossip.map {
+                let s = $0.statistics
+                return GossipCounts(
+                    sent: s.sent, received: s.received, droppedUnsealed: s.droppedUnsealed,
+                    droppedMalformed: s.droppedMalformed)
+            })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(status)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"

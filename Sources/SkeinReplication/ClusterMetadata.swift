@@ -110,10 +110,14 @@ public struct TopicPlacement: Codable, Hashable, Sendable {
     public var defaultReplicationFactor: Int16?
     public var configs: [String: String]
     public var validateOnly: Bool
+    /// Internal topics: the replication factor is capped by the live node count (Kafka's
+    /// offsets.topic.replication.factor behaves so until the cluster has that many brokers).
+    public var capToLiveNodes: Bool?
     public init(
         name: String, id: KafkaUUID, partitions: Int32, replicationFactor: Int16, defaultReplicationFactor: Int16?,
-        configs: [String: String], validateOnly: Bool
+        configs: [String: String], validateOnly: Bool, capToLiveNodes: Bool = false
     ) {
+        self.capToLiveNodes = capToLiveNodes
         self.name = name
         idHigh = id.mostSignificantBits
         idLow = id.leastSignificantBits
@@ -226,9 +230,10 @@ public struct ClusterMetadata: Codable, Hashable, Sendable {
                         "Number of partitions \(p.partitions) is larger than the limit of \(Self.maxPartitions)."))
             }
             let live = liveNodes
-            let rf =
+            var rf =
                 p.replicationFactor != -1
                 ? Int(p.replicationFactor) : Int(p.defaultReplicationFactor ?? Int16(min(3, max(live.count, 1))))
+            if p.capToLiveNodes == true { rf = max(1, min(rf, live.count)) }
             let replicas: [[Int32]]
             do {
                 replicas = try ReplicaPlacement.assign(

@@ -202,8 +202,11 @@ public final class ReplicationEngine: @unchecked Sendable {
             let replica = Replica(group: group, incarnation: incarnation, node: node, store: store)
             replica.preferredLeader = preferredLeader
             self.replicas[group] = replica
-            // A group of one elects itself at once.
-            if voters == [self.nodeId] { replica.node.startElection() }
+            // A group of one elects itself at once; so does the preferred replica of a new group (as Kafka's
+            // controller makes the first replica the leader of a new partition), instead of waiting out an election
+            // timeout: a new topic takes writes, and a new coordinator partition answers, without that second.
+            let fresh = state.hardState.term == 0 && state.entries.isEmpty && state.logStart == .empty
+            if voters == [self.nodeId] || (fresh && preferredLeader == self.nodeId) { replica.node.startElection() }
             self.process(replica)
             self.publish(replica)
             self.flush()

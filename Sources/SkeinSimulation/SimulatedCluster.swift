@@ -368,13 +368,18 @@ public final class SimulatedCluster {
     }
 
     private func apply(_ e: LogEntry, at id: BrokerId, role: RaftRole, term: Int64) {
-        // State-machine safety: no two replicas apply different entries at an index.
-        if let prior = appliedAt[e.lastIndex] {
-            if prior != e {
-                violate("state machine safety: \(id) applies \(e) at \(e.lastIndex), another applied \(prior)")
+        // State-machine safety: no two replicas apply different entries at an index. An entry covers several
+        // indices, so every index it covers is checked (two different entries that overlap are a violation even
+        // where neither ends).
+        for index in e.index...e.lastIndex {
+            if let prior = appliedAt[index] {
+                if prior != e {
+                    violate("state machine safety: \(id) applies \(e) at \(index), another applied \(prior)")
+                    break
+                }
+            } else {
+                appliedAt[index] = e
             }
-        } else {
-            appliedAt[e.lastIndex] = e
         }
         if let seen = committedSeenAtTerm[e.lastIndex], seen <= term {
         } else {

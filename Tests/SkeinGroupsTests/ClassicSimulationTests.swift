@@ -624,8 +624,7 @@ final class ClassicSimulation {
                 traced.tracing = true
                 _ = traced.run()
                 let failure = traced.failure ?? sim.failure ?? ""
-                Issue.record(
-                    Comment(rawValue: "classic simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)"))
+                #expect(sim.failure == nil, "classic simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)")
                 break
             }
             total.events += stats.events
@@ -640,6 +639,12 @@ final class ClassicSimulation {
             total.rejectedCommits.merge(stats.rejectedCommits, uniquingKeysWith: +)
             maxGeneration = max(maxGeneration, stats.generations)
         }
+
+        // Fault-count guard: the runs really had faults, and the invariants were really checked.
+        #expect(total.crashes + total.pauses + total.leaves > 0, "no member crashed, paused or left: \(total)")
+        #expect(total.dropped > 0, "no message was dropped: \(total)")
+        #expect(total.replayChecks > 0 && total.records > 0, "nothing was written or replayed: \(total)")
+        #expect(total.commits > 0 && !total.rejectedCommits.isEmpty, "no commit, or no zombie's commit refused: \(total)")
         print(
             "classic simulation seeds \(seeds.first ?? 0)...\(seeds.last ?? 0): \(total) max generation \(maxGeneration) in \(Date().timeIntervalSince(start)) s"
         )
@@ -657,11 +662,12 @@ final class ClassicSimulation {
                 traced.tracing = true
                 _ = traced.run()
                 let failure = traced.failure ?? sim.failure ?? ""
-                Issue.record(
-                    Comment(rawValue: "classic simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)"))
+                #expect(sim.failure == nil, "classic simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)")
                 break
             }
             print("classic simulation 100 members seed \(seed): \(stats)")
+            #expect(stats.crashes + stats.pauses + stats.leaves > 0 && stats.dropped > 0, "no faults: \(stats)")
+            #expect(stats.replayChecks > 0, "nothing was replayed: \(stats)")
         }
     }
 }

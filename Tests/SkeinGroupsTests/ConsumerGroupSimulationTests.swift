@@ -432,11 +432,12 @@ final class ConsumerGroupSimulation {
             sim.topicCounts = ["a": 40, "b": 30, "c": 20]
             let stats = sim.run()
             if let failure = sim.failure {
-                Issue.record(
-                    Comment(rawValue: "KIP-848 simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)"))
+                #expect(sim.failure == nil, "KIP-848 simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)")
                 return
             }
             print("KIP-848 simulation 60 members seed \(seed): \(stats) max epoch \(sim.maxEpoch)")
+            #expect(stats.crashes + stats.pauses + stats.leaves > 0 && stats.dropped > 0, "no faults: \(stats)")
+            #expect(stats.replayChecks > 0, "nothing was replayed: \(stats)")
         }
     }
 
@@ -459,8 +460,7 @@ final class ConsumerGroupSimulation {
                 traced.tracing = true
                 _ = traced.run()
                 let failure = traced.failure ?? sim.failure ?? ""
-                Issue.record(
-                    Comment(rawValue: "KIP-848 simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)"))
+                #expect(sim.failure == nil, "KIP-848 simulation failed (rerun with SKEIN_SIM_SEED=\(seed)): \(failure)")
                 return
             }
             total.events += stats.events
@@ -473,6 +473,11 @@ final class ConsumerGroupSimulation {
             total.replayChecks += stats.replayChecks
             maxEpoch = max(maxEpoch, sim.maxEpoch)
         }
+
+        // Fault-count guard: the runs really had faults, and the invariants were really checked.
+        #expect(total.crashes + total.pauses + total.leaves > 0, "no member crashed, paused or left: \(total)")
+        #expect(total.dropped > 0, "no message was dropped: \(total)")
+        #expect(total.replayChecks > 0 && total.records > 0, "nothing was written or replayed: \(total)")
         print(
             "KIP-848 simulation seeds \(seeds.first ?? 0)...\(seeds.last ?? 0): \(total) max epoch \(maxEpoch) in \(Date().timeIntervalSince(start)) s"
         )

@@ -145,11 +145,11 @@ import Testing
             }
             node.send(to: 9, kind: 1, payload: ByteBuffer())
             #expect(node.counters.messagesDropped == 2)
-            // A port nobody listens on: the queued request fails when the connect fails, well before its timeout.
+            // A port nobody listens on: the queued request fails when the connect fails, not by its timeout (that
+            // would be RPCError.timeout; unreachable is the connect's failure).
             let port = cluster.port(2)
             try await cluster.nodes[2]!.close()
             node.setPeerAddress(2, host: "127.0.0.1", port: port)
-            let started = ContinuousClock.now
             do {
                 _ = try await node.request(to: 2, kind: 1, payload: ByteBuffer(), timeout: .seconds(30))
                 Issue.record("a request to a closed port succeeded")
@@ -159,7 +159,6 @@ import Testing
                     return
                 }
             }
-            #expect(ContinuousClock.now - started < .seconds(30))
         }
     }
 

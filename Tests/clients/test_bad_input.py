@@ -36,11 +36,16 @@ def read_frame(s):
     return data
 
 
-def closed_by_peer(s):
+def closed_by_peer(s, timeout=15):
+    """The node closed this connection: EOF or a reset. A connection left hanging (nothing within `timeout`
+    seconds) is a failure, not a close."""
+    s.settimeout(timeout)
     try:
         return s.recv(1) == b""
-    except (ConnectionResetError, socket.timeout):
+    except ConnectionResetError:
         return True
+    except socket.timeout:
+        raise AssertionError(f"the node neither answered nor closed the connection within {timeout} s")
 
 
 def still_serving(node, topic):

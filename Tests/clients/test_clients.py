@@ -1,6 +1,7 @@
 """confluent-kafka, kafka-python and aiokafka against a node: 100,000 records per compression codec, produced by
 one client (idempotent: InitProducerId, sequence numbers) and consumed by another (assign-based: groups come
 later), content and offsets checked."""
+import time
 import asyncio
 
 import pytest
@@ -22,7 +23,9 @@ def produce_confluent(bootstrap, topic, codec):
     errors = []
     for i in range(RECORDS):
         k, v = record(i)
+        deadline = time.time() + 60
         while True:
+            assert time.time() < deadline, "the producer's queue stayed full for 60 s"
             try:
                 p.produce(topic, key=k, value=v, partition=0, headers=[("i", str(i).encode())],
                           on_delivery=lambda err, msg: errors.append(err) if err else None)

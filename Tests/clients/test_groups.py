@@ -155,21 +155,29 @@ def test_cooperative_sticky(gnode, topic_name):
     create_topic(gnode.bootstrap, topic_name, partitions=4)
     group = f"coop-{uuid.uuid4().hex[:6]}"
     expected = produce(gnode.bootstrap, topic_name, 100, 4)
-    revoked = []
+    revoked_a = []
+    revoked_b = []
     a = consumer(gnode.bootstrap, group, **{"partition.assignment.strategy": "cooperative-sticky"})
-    a.subscribe([topic_name])
+    a.subscribe([topic_name], on_revoke=lambda c, ps: revoked_a.extend(tp.partition for tp in ps))
     got = drain(a, len(expected))
     assert set(got) == expected
     assert len(a.assignment()) == 4
+    assert revoked_a == []
 
     b = consumer(gnode.bootstrap, group, **{"partition.assignment.strategy": "cooperative-sticky"})
-    b.subscribe([topic_name], on_revoke=lambda c, ps: revoked.extend(ps))
+    b.subscribe([topic_name], on_revoke=lambda c, ps: revoked_b.extend(tp.partition for tp in ps))
     deadline = time.time() + 60
     while time.time() < deadline and not (len(a.assignment()) == 2 and len(b.assignment()) == 2):
         a.poll(0.1)
         b.poll(0.1)
-    assert len(a.assignment()) == 2 and len(b.assignment()) == 2
-    assert not {tp.partition for tp in a.assignment()} & {tp.partition for tp in b.assignment()}
+    kept = {tp.partition for tp in a.assignment()}
+    moved = {tp.partition for tp in b.assignment()}
+    assert len(kept) == 2 and len(moved) == 2
+    assert not kept & moved
+    # Incremental (KIP-429): the first member gave up exactly the partitions that moved, once each, and kept the
+    # others throughout; the newcomer had nothing taken away.
+    assert sorted(revoked_a) == sorted(moved), f"revoked from a: {revoked_a}, moved to b: {moved}"
+    assert revoked_b == []
     a.close()
     b.close()
 

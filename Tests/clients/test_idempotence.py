@@ -128,7 +128,9 @@ def test_idempotent_producer_across_sigkill_writes_each_record_once_in_order(nod
         _, high = consumer.get_watermark_offsets(TopicPartition(topic_name, p), timeout=10)
         consumer.assign([TopicPartition(topic_name, p, 0)])
         last = -1
+        deadline = time.time() + 60
         while last + 1 < high:
+            assert time.time() < deadline, f"partition {p}: read to {last}, the high watermark is {high}"
             for m in consumer.consume(1000, timeout=10):
                 assert m.error() is None, m.error()
                 key = (p, m.offset())

@@ -152,10 +152,20 @@ def test_a_node_with_another_gossip_key_never_joins(local_cluster):
     config = re.sub(r'keys = \["[^"]+"\]', f'keys = ["{other_key}"]', config)
     (directory / "node-4.toml").write_text(config)
     log = open(directory / "node-4.log", "ab")
+    dropped_before = http_json(base + 301, "/v1/cluster")["gossip"]["droppedUnsealed"]
     intruder = subprocess.Popen([skein_binary(), "node", "--config", str(directory / "node-4.toml")], stdout=log,
                                 stderr=subprocess.STDOUT)
     try:
-        time.sleep(5)
+        # The positive signal that the intruder tried: it sent join datagrams, and node 1 dropped datagrams it
+        # could not open (sealed with another key).
+        def tried():
+            try:
+                own = http_json(base + 304, "/v1/cluster")["gossip"]
+                dropped = http_json(base + 301, "/v1/cluster")["gossip"]["droppedUnsealed"]
+            except Exception:
+                return False
+            return own["sent"] >= 5 and dropped >= dropped_before + 3
+        wait_for(tried, timeout=30, message="the intruder's datagrams never reached node 1")
         assert intruder.poll() is None, (directory / "node-4.log").read_text()[-2000:]
         view = http_json(base + 301, "/v1/cluster")
         assert sorted(m["id"] for m in view["members"]) == [1, 2, 3], view

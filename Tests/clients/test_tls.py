@@ -1,6 +1,7 @@
 """SSL listeners with confluent-kafka: certificates from `skein certs create`, a node with a PLAINTEXT, an SSL and a
 client-authenticating SSL listener; records produced and consumed over TLS (fetches larger than 1 MiB, which cannot
 use sendfile), metadata advertising the listener the client came through, and client certificates enforced."""
+import time
 import os
 import shutil
 import stat
@@ -75,7 +76,9 @@ def produce(config: dict, topic: str, count: int):
     p = Producer({**config, "linger.ms": 20, "acks": "all"})
     errors = []
     for i in range(count):
+        deadline = time.time() + 60
         while True:
+            assert time.time() < deadline, "the producer's queue stayed full for 60 s"
             try:
                 p.produce(topic, key=str(i).encode(), value=value(i), partition=0,
                           on_delivery=lambda err, msg: errors.append(err) if err else None)
