@@ -60,12 +60,27 @@ public struct JSONSchemaObject: Sendable, Hashable {
     public var additionalProperties: JSONSchemaNode?
     /// `patternProperties`, by pattern.
     public var patternProperties: [String: JSONSchemaNode] = [:]
+    /// `patternProperties` patterns in source order.
+    public var patternOrder: [String] = []
+    /// `unevaluatedProperties` (2019-09 and later; nil when absent).
+    public var unevaluatedProperties: JSONSchemaNode?
+    /// `propertyNames` (parsed and validated; Confluent's diff does not compare it, and neither do we).
+    public var propertyNames: JSONSchemaNode?
     /// Positional item schemas: draft-07 tuple `items: [...]` or 2020-12 `prefixItems`.
     public var prefixItems: [JSONSchemaNode] = []
-    /// Schema for items not covered by `prefixItems`: `items` (object form or 2020-12), or draft-07 `additionalItems`.
-    public var restItems: JSONSchemaNode?
+    /// The schema every item must match: the object form of `items` without a tuple (Confluent's "all items
+    /// schema"). A boolean `items` without a tuple is kept in `additionalItems` instead (it only allows or
+    /// forbids items).
+    public var items: JSONSchemaNode?
+    /// Schema for items after the positional ones: draft-07 `additionalItems`, 2020-12 `items` beside
+    /// `prefixItems`, or a boolean `items` without a tuple.
+    public var additionalItems: JSONSchemaNode?
+    /// `unevaluatedItems` (2019-09 and later; nil when absent).
+    public var unevaluatedItems: JSONSchemaNode?
     /// True when the items were written as a positional (tuple) array.
     public var isTuple = false
+    /// Schema for items not covered by `prefixItems`.
+    public var restItems: JSONSchemaNode? { isTuple ? additionalItems : (items ?? additionalItems) }
     /// `enum`.
     public var enumValues: [JSONValue]?
     /// `const`.
@@ -123,6 +138,7 @@ public struct JSONSchemaObject: Sendable, Hashable {
         copy.title = nil
         copy.description = nil
         copy.propertyOrder = []
+        copy.patternOrder = []
         return copy == JSONSchemaObject()
     }
 }
@@ -278,21 +294,31 @@ struct JSONSchemaParser {
             }
         }
         if let ap = obj["additionalProperties"] { s.additionalProperties = try parseNode(ap, path: path + ["additionalProperties"]) }
-        for (k, node) in try schemaMap(obj, "patternProperties", path) { s.patternProperties[k] = node }
+        for (k, node) in try schemaMap(obj, "patternProperties", path) {
+            s.patternProperties[k] = node
+            s.patternOrder.append(k)
+        }
+        if let u = obj["unevaluatedProperties"] { s.unevaluatedProperties = try parseNode(u, path: path + ["unevaluatedProperties"]) }
+        if let n = obj["propertyNames"] { s.propertyNames = try parseNode(n, path: path + ["propertyNames"]) }
         if let prefix = obj["prefixItems"] {
             guard case .array(let items) = prefix else { throw fail(.invalidKeyword, path + ["prefixItems"], "\"prefixItems\" must be an array of schemas") }
             for (i, item) in items.enumerated() { s.prefixItems.append(try parseNode(item, path: path + ["prefixItems", String(i)])) }
             s.isTuple = true
-            if let rest = obj["items"] { s.restItems = try parseNode(rest, path: path + ["items"]) }
-        } else if let items = obj["items"] {
-            if case .array(let tuple) = items {
-                for (i, item) in tuple.enumerated() { s.prefixItems.append(try parseNode(item, path: path + ["items", String(i)])) }
-                s.isTuple = true
-                if let rest = obj["additionalItems"] { s.restItems = try parseNode(rest, path: path + ["additionalItems"]) }
-            } else {
-                s.restItems = try parseNode(items, path: path + ["items"])
+            if let rest = obj["items"] { s.additionalItems = try parseNode(rest, path: path + ["items"]) }
+        } else {
+            if let items = obj["items"] {
+                if case .array(let tuple) = items {
+                    for (i, item) in tuple.enumerated() { s.prefixItems.append(try parseNode(item, path: path + ["items", String(i)])) }
+                    s.isTuple = true
+                } else if case .bool = items {
+                    s.additionalItems = try parseNode(items, path: path + ["items"])
+                } else {
+                    s.items = try parseNode(items, path: path + ["items"])
+                }
             }
+            if s.additionalItems == nil, let rest = obj["additionalItems"] { s.additionalItems = try parseNode(rest, path: path + ["additionalItems"]) }
         }
+        if let u = obj["unevaluatedItems"] { s.unevaluatedItems = try parseNode(u, path: path + ["unevaluatedItems"]) }
         if let e = obj["enum"] {
             guard case .array(let values) = e else { throw fail(.invalidKeyword, path + ["enum"], "\"enum\" must be an array") }
             s.enumValues = values

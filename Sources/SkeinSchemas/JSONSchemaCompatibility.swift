@@ -52,8 +52,23 @@ public enum JSONSchemaDifferenceType: String, Sendable, Hashable, CaseIterable {
     case additionalPropertiesAdded = "ADDITIONAL_PROPERTIES_ADDED", additionalPropertiesRemoved = "ADDITIONAL_PROPERTIES_REMOVED"
     /// Change kinds: `ADDITIONAL_PROPERTIES_EXTENDED`, `ADDITIONAL_PROPERTIES_NARROWED`.
     case additionalPropertiesExtended = "ADDITIONAL_PROPERTIES_EXTENDED", additionalPropertiesNarrowed = "ADDITIONAL_PROPERTIES_NARROWED"
-    /// Change kinds: `PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL`.
-    case propertyAddedToOpenContentModel = "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"
+    /// Change kinds: `SCHEMA_ADDED`, `SCHEMA_REMOVED` (a subschema such as the all-items `items` appears or
+    /// disappears).
+    case schemaAdded = "SCHEMA_ADDED", schemaRemoved = "SCHEMA_REMOVED"
+    /// Change kinds: `OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL`, `REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL`,
+    /// `REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL` (Confluent's current names; older versions
+    /// said `PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL`). All three are incompatible under Confluent's default
+    /// (strict) policy: existing data may hold other values for the property.
+    case optionalPropertyAddedToOpenContentModel = "OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"
+    case requiredPropertyAddedToOpenContentModel = "REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"
+    case requiredPropertyWithDefaultAddedToOpenContentModel = "REQUIRED_PROPERTY_WITH_DEFAULT_ADDED_TO_OPEN_CONTENT_MODEL"
+    /// Change kinds: `PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL` (compatible: no data had it).
+    case propertyWithFalseRemovedFromClosedContentModel = "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL"
+    /// Change kinds: `ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL` (compatible: no data had it).
+    case itemWithFalseRemovedFromClosedContentModel = "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL"
+    /// Not a Confluent kind: the schemas nest too deeply or are too large to compare within the work budget.
+    /// Reported as incompatible, so such a change is rejected with this reason instead of being judged wrongly.
+    case comparisonTooComplex = "COMPARISON_TOO_COMPLEX"
     /// Change kinds: `PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL`.
     case propertyWithEmptySchemaAddedToOpenContentModel = "PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL"
     /// Change kinds: `REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL`.
@@ -116,8 +131,8 @@ public enum JSONSchemaDifferenceType: String, Sendable, Hashable, CaseIterable {
     case sumTypeExtended = "SUM_TYPE_EXTENDED", sumTypeNarrowed = "SUM_TYPE_NARROWED"
     /// Change kinds: `COMBINED_TYPE_SUBSCHEMAS_CHANGED`.
     case combinedTypeSubschemasChanged = "COMBINED_TYPE_SUBSCHEMAS_CHANGED"
-    /// Change kinds: `NOT_TYPE_EXTENDED`, `NOT_TYPE_NARROWED`, `NOT_TYPE_CHANGED`.
-    case notTypeExtended = "NOT_TYPE_EXTENDED", notTypeNarrowed = "NOT_TYPE_NARROWED", notTypeChanged = "NOT_TYPE_CHANGED"
+    /// Change kinds: `NOT_TYPE_EXTENDED`, `NOT_TYPE_NARROWED`.
+    case notTypeExtended = "NOT_TYPE_EXTENDED", notTypeNarrowed = "NOT_TYPE_NARROWED"
 
     private static let compatible: Set<JSONSchemaDifferenceType> = [
         .typeExtended, .maxLengthRemoved, .maxLengthIncreased, .minLengthRemoved, .minLengthDecreased, .patternRemoved,
@@ -132,6 +147,7 @@ public enum JSONSchemaDifferenceType: String, Sendable, Hashable, CaseIterable {
         .minItemsDecreased, .uniqueItemsRemoved, .additionalItemsAdded, .additionalItemsExtended,
         .itemWithEmptySchemaAddedToOpenContentModel, .itemAddedToClosedContentModel, .itemRemovedFromOpenContentModel,
         .itemAddedIsCoveredByPartiallyOpenContentModel, .itemRemovedIsCoveredByPartiallyOpenContentModel,
+        .schemaRemoved, .propertyWithFalseRemovedFromClosedContentModel, .itemWithFalseRemovedFromClosedContentModel,
         .enumArrayExtended, .combinedTypeExtended, .productTypeNarrowed, .sumTypeExtended, .notTypeNarrowed,
     ]
 
@@ -166,10 +182,32 @@ public struct JSONSchemaDifference: Sendable, Hashable, CustomStringConvertible 
 /// JSON Schema compatibility in the spirit of Confluent's rules.
 public enum JSONSchemaCompatibility {
     /// All changes from `original` to `update` (compatible and incompatible).
+    /// When the schemas are too deep or too large to compare within the work budget, the result is a single
+    /// incompatible `COMPARISON_TOO_COMPLEX` difference (never a guessed verdict).
     public static func diff(original: JSONSchema, update: JSONSchema) -> [JSONSchemaDifference] {
-        var differ = JSONSchemaDiffer(original: original, update: update)
+        var seed: [JSONSchemaDiffer.Pair: [RelativeDifference]] = [:]
+        var work = 0
+        var relative: [RelativeDifference] = []
+        // Recursive cycles are cut optimistically; repeat, feeding back the pairs found incompatible, until
+        // that no longer changes which pairs are incompatible (the set only grows, so this ends).
+        for _ in 0..<64 {
+            var differ = JSONSchemaDiffer(original: original, update: update)
+            differ.seed = seed
+            differ.work = work
+            relative = differ.compare(original.root, update.root, depth: 0)
+            work = differ.work
+            if let why = differ.exceeded {
+                return [JSONSchemaDifference(type: .comparisonTooComplex, path: "#/", detail: why)]
+            }
+            var incompatible: [JSONSchemaDiffer.Pair: [RelativeDifference]] = [:]
+            for (pair, result) in differ.memo {
+                if let result, JSONSchemaDiffer.hasIncompatible(result) { incompatible[pair] = result }
+            }
+            if !differ.usedOptimisticTruncation || Set(incompatible.keys) == Set(seed.keys) { break }
+            seed = incompatible
+        }
         var seen: Set<JSONSchemaDifference> = []
-        return differ.compare(original.root, update.root, depth: 0).compactMap { d in
+        return relative.compactMap { d in
             let abs = d.absolute
             return seen.insert(abs).inserted ? abs : nil
         }
@@ -203,17 +241,37 @@ struct RelativeDifference: Hashable {
 }
 
 /// Walks two schemas in parallel; `original` nodes resolve against `original`, `update` nodes against `update`.
+///
+/// Every compared pair is memoized, so combinators nested in combinators (whose subschemas are compared
+/// pairwise) and `$ref` graphs cost at most one comparison per distinct pair instead of growing
+/// exponentially with the nesting. A pair met again while it is still being compared is a recursive cycle;
+/// it is optimistically taken as compatible, and `JSONSchemaCompatibility.diff` repeats the walk, seeded
+/// with the pairs found incompatible, until that assumption no longer changes the result (as Confluent's
+/// `SchemaDiff.compare` does). Depth and work are capped; exceeding a cap is reported as
+/// `COMPARISON_TOO_COMPLEX`, never as a verdict.
 struct JSONSchemaDiffer {
     let original: JSONSchema
     let update: JSONSchema
-    private struct Pair: Hashable { let o: JSONSchemaNode; let u: JSONSchemaNode }
-    private var memo: [Pair: [RelativeDifference]?] = [:]
-    private let maxDepth = 128
+    struct Pair: Hashable { let o: JSONSchemaNode; let u: JSONSchemaNode }
+    private(set) var memo: [Pair: [RelativeDifference]?] = [:]
+    /// Results to use for pairs met again inside their own comparison (from the previous pass).
+    var seed: [Pair: [RelativeDifference]] = [:]
+    /// True when a recursive cycle was cut with the optimistic (compatible) assumption.
+    private(set) var usedOptimisticTruncation = false
+    /// Why the comparison gave up (depth or work cap), if it did.
+    private(set) var exceeded: String?
+    /// Pair comparisons done so far, shared with the reversed walks of `not`.
+    var work = 0
+    static let maxDepth = 128
+    static let workBudget = 200_000
 
     init(original: JSONSchema, update: JSONSchema) {
         self.original = original
         self.update = update
+        sameDefinitions = original.refTargets == update.refTargets
     }
+
+    private let sameDefinitions: Bool
 
     private enum Openness { case open, closed, partial(JSONSchemaNode) }
 
@@ -234,32 +292,89 @@ struct JSONSchemaDiffer {
         x == x.rounded() && abs(x) < 9.0e15 ? String(Int64(x)) : String(x)
     }
 
-    private static func hasIncompatible(_ ds: [RelativeDifference]) -> Bool { ds.contains { !$0.type.isCompatible } }
+    static func hasIncompatible(_ ds: [RelativeDifference]) -> Bool { ds.contains { !$0.type.isCompatible } }
 
-    /// Compares two nodes, memoizing pairs that involve `$ref` so recursive schemas terminate.
+    private mutating func giveUp(_ why: String) -> [RelativeDifference] {
+        if exceeded == nil { exceeded = why }
+        return [Self.d(.comparisonTooComplex, why)]
+    }
+
+    /// Compares two nodes (memoized per pair).
     mutating func compare(_ o0: JSONSchemaNode, _ u0: JSONSchemaNode, depth: Int) -> [RelativeDifference] {
-        guard depth < maxDepth else { return [] }
-        let involvesRef = o0.keywords.ref != nil || u0.keywords.ref != nil
+        if exceeded != nil { return [Self.d(.comparisonTooComplex, exceeded ?? "")] }
+        guard depth < Self.maxDepth else { return giveUp("the schemas nest more than \(Self.maxDepth) levels deep") }
+        // Identical subschemas of documents with the same definitions have no differences.
+        if sameDefinitions && o0 == u0 { return [] }
         let key = Pair(o: o0, u: u0)
-        if involvesRef {
-            if let cached = memo[key] { return cached ?? [] }
-            memo[key] = .some(nil)
+        if let cached = memo[key] {
+            if let done = cached { return done }
+            if let seeded = seed[key] { return seeded }
+            usedOptimisticTruncation = true
+            return []
         }
-        let o = original.dereference(o0)
-        let u = update.dereference(u0)
-        let result: [RelativeDifference]
-        switch (o, u) {
-        case (.boolean(false), .boolean(false)), (.boolean(true), .boolean(true)):
-            result = []
-        case (.boolean(false), _):
-            result = [Self.d(.typeExtended, "schema changed from false (nothing allowed) to a schema that allows values")]
-        case (_, .boolean(false)):
-            result = [Self.d(.typeNarrowed, "schema changed to false (nothing allowed)")]
-        default:
-            result = compareObjects(o.keywords, u.keywords, depth: depth)
-        }
-        if involvesRef { memo[key] = .some(result) }
+        work += 1
+        guard work <= Self.workBudget else { return giveUp("comparing the schemas takes more than \(Self.workBudget) subschema comparisons") }
+        memo[key] = .some(nil)
+        let result = compareResolved(original.dereference(o0), update.dereference(u0), depth: depth)
+        memo[key] = .some(result)
         return result
+    }
+
+    private enum CombinedKind: String { case oneOf, anyOf, allOf }
+    private struct Combined { let kind: CombinedKind; let branches: [JSONSchemaNode]; var single: Bool { branches.count == 1 } }
+
+    /// The schema as a pure combination (`oneOf`, `anyOf` or `allOf` and only annotations beside it), which
+    /// is what Confluent's `CombinedSchema` is; nil for other schemas.
+    private static func pureCombined(_ node: JSONSchemaNode) -> Combined? {
+        guard case .object(let o) = node else { return nil }
+        let present = [(CombinedKind.oneOf, o.oneOf), (.anyOf, o.anyOf), (.allOf, o.allOf)].compactMap { k, b in b.map { (k, $0) } }
+        guard present.count == 1, let (kind, branches) = present.first else { return nil }
+        var rest = o
+        rest.oneOf = nil; rest.anyOf = nil; rest.allOf = nil
+        return rest.isUnconstrained ? Combined(kind: kind, branches: branches) : nil
+    }
+
+    private mutating func compareResolved(_ o: JSONSchemaNode, _ u: JSONSchemaNode, depth: Int) -> [RelativeDifference] {
+        // Boolean and empty schemas, as in Confluent's SchemaDiff: anything may become an empty schema
+        // (`true`, `{}`, annotations only) and `false` may become anything, with no difference reported;
+        // any other change from an empty schema or to `false` is TYPE_CHANGED (so `true` -> `false` is
+        // TYPE_CHANGED, not TYPE_NARROWED). This holds for subschemas too (property, item, additional* schemas).
+        if u.acceptsEverything { return [] }
+        if case .boolean(false) = o { return [] }
+        if case .boolean(false) = u { return [Self.d(.typeChanged, "schema changed to false (nothing allowed)")] }
+        if o.acceptsEverything { return [Self.d(.typeChanged, "schema changed from one that allows everything to a constrained one")] }
+        switch (Self.pureCombined(o), Self.pureCombined(u)) {
+        case (nil, let c?):
+            // A combination with one subschema is that subschema; a oneOf/anyOf accepts the old schema when
+            // one of its subschemas does (SUM_TYPE_EXTENDED). Otherwise the kind of schema changed.
+            if c.single {
+                let ds = compare(o, c.branches[0], depth: depth + 1)
+                if !Self.hasIncompatible(ds) { return ds }
+            } else if c.kind != .allOf {
+                for b in c.branches {
+                    let ds = compare(o, b, depth: depth + 1)
+                    if !Self.hasIncompatible(ds) { return ds + [Self.d(.sumTypeExtended, "\(c.kind.rawValue) introduced with a subschema that accepts the old schema")] }
+                }
+            }
+            return [Self.d(.typeChanged, "schema changed to a \(c.kind.rawValue) that does not accept it")]
+        case (let c?, nil):
+            // A combination with one subschema is that subschema; an allOf may be replaced by one of its
+            // subschemas (PRODUCT_TYPE_NARROWED). Otherwise (a oneOf/anyOf of several) the kind changed.
+            if c.single {
+                let ds = compare(c.branches[0], u, depth: depth + 1)
+                if !Self.hasIncompatible(ds) { return ds }
+            } else if c.kind == .allOf {
+                for b in c.branches {
+                    let ds = compare(b, u, depth: depth + 1)
+                    if !Self.hasIncompatible(ds) { return ds + [Self.d(.productTypeNarrowed, "allOf replaced by a schema one of its subschemas accepts")] }
+                }
+            }
+            return [Self.d(.typeChanged, "\(c.kind.rawValue) replaced by a schema that does not accept it")]
+        case (let a?, let b?):
+            return compareCombinations(a, b, depth: depth)
+        case (nil, nil):
+            return compareObjects(o.keywords, u.keywords, depth: depth)
+        }
     }
 
     private static func covered(_ t: JSONSchemaType, by set: [JSONSchemaType]?) -> Bool {
@@ -275,6 +390,9 @@ struct JSONSchemaDiffer {
         let detail = "type \(o.map { $0.map(\.rawValue).joined(separator: ",") } ?? "any") -> \(u.map { $0.map(\.rawValue).joined(separator: ",") } ?? "any")"
         switch (extended, narrowed) {
         case (true, true): return nil
+        // A type array is a union in Confluent: one that adds types to a given type is SUM_TYPE_EXTENDED.
+        case (true, false) where o != nil && (u?.count ?? 0) > 1 && (u?.count ?? 0) > (o?.count ?? 0):
+            return Self.d(.sumTypeExtended, detail)
         case (true, false): return Self.d(.typeExtended, detail)
         case (false, true): return Self.d(.typeNarrowed, detail)
         case (false, false): return Self.d(.typeChanged, detail)
@@ -377,222 +495,340 @@ struct JSONSchemaDiffer {
         }
     }
 
+    /// Content model of an object for property `name`, as Confluent's ObjectSchemaDiff sees it: open when
+    /// neither `additionalProperties`, `patternProperties` nor `unevaluatedProperties` restricts other
+    /// properties; partially open when a matching pattern (searched anywhere in the name, like Java's
+    /// `Matcher.find`), else the `additionalProperties` schema, else the `unevaluatedProperties` schema
+    /// covers the name; closed otherwise. Note Confluent (followed here) and Karapace disagree when
+    /// `patternProperties` is present, no pattern matches and `additionalProperties` is absent or `true`:
+    /// Confluent calls that closed (removing the property is PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL),
+    /// Karapace covers the name with the `true` schema; Karapace also anchors patterns at the start (`re.match`).
+    private func propertyModel(_ obj: JSONSchemaObject, _ name: String, in doc: JSONSchema) -> Openness {
+        let ap = obj.additionalProperties.map { doc.dereference($0) }
+        let ue = obj.unevaluatedProperties.map { doc.dereference($0) }
+        if (ap?.acceptsEverything ?? true) && obj.patternProperties.isEmpty && (ue?.acceptsEverything ?? true) { return .open }
+        for p in obj.patternOrder where Self.patternFinds(p, in: name) {
+            if let s = obj.patternProperties[p] { return .partial(s) }
+        }
+        if let ap, !ap.acceptsEverything, ap != .boolean(false), let s = obj.additionalProperties { return .partial(s) }
+        if obj.additionalProperties == nil, let ue, !ue.acceptsEverything, ue != .boolean(false), let s = obj.unevaluatedProperties { return .partial(s) }
+        return .closed
+    }
+
+    private static func patternFinds(_ pattern: String, in s: String) -> Bool {
+        guard let re = try? NSRegularExpression(pattern: pattern) else { return false }
+        return re.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+    }
+
+    private func isFalse(_ node: JSONSchemaNode, in doc: JSONSchema) -> Bool { doc.dereference(node) == .boolean(false) }
+    private func isEmpty(_ node: JSONSchemaNode, in doc: JSONSchema) -> Bool { doc.dereference(node).acceptsEverything }
+
     private mutating func compareProperties(_ o: JSONSchemaObject, _ u: JSONSchemaObject, depth: Int) -> [RelativeDifference] {
         var out: [RelativeDifference] = []
-        let oOpen = openness(o.additionalProperties, in: original)
-        let uOpen = openness(u.additionalProperties, in: update)
         var names = o.propertyOrder
         for n in u.propertyOrder where o.properties[n] == nil { names.append(n) }
-        var addedToClosed: Set<String> = []
         for name in names {
             let seg = ["properties", name]
             switch (o.properties[name], u.properties[name]) {
             case (let op?, let up?):
+                // `required` is compared only for properties both schemas declare (as Confluent does).
+                switch (o.required.contains(name), u.required.contains(name)) {
+                case (true, false): out.append(Self.d(.requiredAttributeRemoved, "property \"\(name)\" is no longer required", seg))
+                case (false, true):
+                    out.append(hasDefault(up)
+                               ? Self.d(.requiredAttributeWithDefaultAdded, "property \"\(name)\" became required (it has a default)", seg)
+                               : Self.d(.requiredAttributeAdded, "property \"\(name)\" became required", seg))
+                default: break
+                }
                 out += compare(op, up, depth: depth + 1).map { $0.prefixed(seg) }
             case (nil, let up?):
-                switch oOpen {
-                case .open:
-                    out.append(up.acceptsEverything || update.dereference(up).acceptsEverything
-                               ? Self.d(.propertyWithEmptySchemaAddedToOpenContentModel, "property \"\(name)\" with an empty schema added", seg)
-                               : Self.d(.propertyAddedToOpenContentModel, "property \"\(name)\" added to an open content model; existing data may hold other values for it", seg))
-                case .closed:
-                    addedToClosed.insert(name)
-                    if u.required.contains(name) {
+                let required = u.required.contains(name)
+                let model = propertyModel(o, name, in: original)
+                if case .open = model {
+                    if isEmpty(up, in: update) {
+                        out.append(Self.d(.propertyWithEmptySchemaAddedToOpenContentModel, "property \"\(name)\" with an empty schema added", seg))
+                    } else if required {
                         out.append(hasDefault(up)
-                                   ? Self.d(.requiredPropertyWithDefaultAddedToUnopenContentModel, "required property \"\(name)\" with a default added", seg)
-                                   : Self.d(.requiredPropertyAddedToUnopenContentModel, "required property \"\(name)\" added without a default", seg))
+                                   ? Self.d(.requiredPropertyWithDefaultAddedToOpenContentModel, "required property \"\(name)\" with a default added to an open content model; existing data may hold other values for it", seg)
+                                   : Self.d(.requiredPropertyAddedToOpenContentModel, "required property \"\(name)\" added to an open content model", seg))
                     } else {
-                        out.append(Self.d(.optionalPropertyAddedToUnopenContentModel, "optional property \"\(name)\" added", seg))
+                        out.append(Self.d(.optionalPropertyAddedToOpenContentModel, "property \"\(name)\" added to an open content model; existing data may hold other values for it", seg))
                     }
-                case .partial(let ap):
-                    let covered = !Self.hasIncompatible(compare(ap, up, depth: depth + 1))
-                    out.append(covered
-                               ? Self.d(.propertyAddedIsCoveredByPartiallyOpenContentModel, "property \"\(name)\" added; its schema accepts everything the old additionalProperties allowed", seg)
-                               : Self.d(.propertyAddedNotCoveredByPartiallyOpenContentModel, "property \"\(name)\" added; its schema rejects values the old additionalProperties allowed", seg))
+                    continue
+                }
+                if case .partial(let s) = model {
+                    let ds = compare(s, up, depth: depth + 1)
+                    out += ds.map { $0.prefixed(seg) }
+                    out.append(Self.hasIncompatible(ds)
+                               ? Self.d(.propertyAddedNotCoveredByPartiallyOpenContentModel, "property \"\(name)\" added; its schema rejects values the old schema allowed for it", seg)
+                               : Self.d(.propertyAddedIsCoveredByPartiallyOpenContentModel, "property \"\(name)\" added; its schema accepts everything the old schema allowed for it", seg))
+                }
+                if required {
+                    out.append(hasDefault(up)
+                               ? Self.d(.requiredPropertyWithDefaultAddedToUnopenContentModel, "required property \"\(name)\" with a default added", seg)
+                               : Self.d(.requiredPropertyAddedToUnopenContentModel, "required property \"\(name)\" added without a default", seg))
+                } else {
+                    out.append(Self.d(.optionalPropertyAddedToUnopenContentModel, "optional property \"\(name)\" added", seg))
                 }
             case (let op?, nil):
-                switch uOpen {
+                switch propertyModel(u, name, in: update) {
                 case .open:
                     out.append(Self.d(.propertyRemovedFromOpenContentModel, "property \"\(name)\" removed", seg))
+                case .partial(let s):
+                    let ds = compare(op, s, depth: depth + 1)
+                    out += ds.map { $0.prefixed(seg) }
+                    out.append(Self.hasIncompatible(ds)
+                               ? Self.d(.propertyRemovedNotCoveredByPartiallyOpenContentModel, "property \"\(name)\" removed; the new schema rejects some of its values", seg)
+                               : Self.d(.propertyRemovedIsCoveredByPartiallyOpenContentModel, "property \"\(name)\" removed; the new schema accepts its values", seg))
                 case .closed:
-                    out.append(Self.d(.propertyRemovedFromClosedContentModel, "property \"\(name)\" removed from a closed content model", seg))
-                case .partial(let ap):
-                    let covered = !Self.hasIncompatible(compare(op, ap, depth: depth + 1))
-                    out.append(covered
-                               ? Self.d(.propertyRemovedIsCoveredByPartiallyOpenContentModel, "property \"\(name)\" removed; the new additionalProperties accepts its values", seg)
-                               : Self.d(.propertyRemovedNotCoveredByPartiallyOpenContentModel, "property \"\(name)\" removed; the new additionalProperties rejects its values", seg))
+                    out.append(isFalse(op, in: original)
+                               ? Self.d(.propertyWithFalseRemovedFromClosedContentModel, "property \"\(name)\" (false) removed from a closed content model", seg)
+                               : Self.d(.propertyRemovedFromClosedContentModel, "property \"\(name)\" removed from a closed content model", seg))
                 }
             case (nil, nil):
                 break
             }
         }
-        for name in u.required where !o.required.contains(name) && !addedToClosed.contains(name) {
-            out.append(hasDefault(u.properties[name])
-                       ? Self.d(.requiredAttributeWithDefaultAdded, "property \"\(name)\" became required (it has a default)", ["properties", name])
-                       : Self.d(.requiredAttributeAdded, "property \"\(name)\" became required", ["properties", name]))
-        }
-        for name in o.required where !u.required.contains(name) {
-            out.append(Self.d(.requiredAttributeRemoved, "property \"\(name)\" is no longer required", ["properties", name]))
-        }
-        switch (oOpen, uOpen) {
-        case (.closed, .open): out.append(Self.d(.additionalPropertiesAdded, "additionalProperties false -> allowed", ["additionalProperties"]))
-        case (.open, .closed): out.append(Self.d(.additionalPropertiesRemoved, "additionalProperties allowed -> false", ["additionalProperties"]))
-        case (.closed, .partial): out.append(Self.d(.additionalPropertiesExtended, "additionalProperties false -> schema", ["additionalProperties"]))
-        case (.partial, .open): out.append(Self.d(.additionalPropertiesExtended, "additionalProperties schema -> allowed", ["additionalProperties"]))
-        case (.partial, .closed): out.append(Self.d(.additionalPropertiesNarrowed, "additionalProperties schema -> false", ["additionalProperties"]))
-        case (.open, .partial): out.append(Self.d(.additionalPropertiesNarrowed, "additionalProperties allowed -> schema", ["additionalProperties"]))
-        case (.partial(let a), .partial(let b)):
-            out += compare(a, b, depth: depth + 1).map { $0.prefixed(["additionalProperties"]) }
-        case (.open, .open), (.closed, .closed):
-            break
-        }
+        out += compareAdditional(o.additionalProperties, u.additionalProperties, segment: "additionalProperties",
+                                 added: .additionalPropertiesAdded, removed: .additionalPropertiesRemoved,
+                                 extended: .additionalPropertiesExtended, narrowed: .additionalPropertiesNarrowed, depth: depth)
+        out += compareUnevaluated(o.unevaluatedProperties, u.unevaluatedProperties, segment: "unevaluatedProperties", depth: depth)
         return out
+    }
+
+    /// `additionalProperties` / `additionalItems`, as Confluent compares them: whether more members are
+    /// permitted at all (anything but `false`), then whether they are constrained by a schema.
+    private mutating func compareAdditional(_ o: JSONSchemaNode?, _ u: JSONSchemaNode?, segment: String,
+                                            added: JSONSchemaDifferenceType, removed: JSONSchemaDifferenceType,
+                                            extended: JSONSchemaDifferenceType, narrowed: JSONSchemaDifferenceType,
+                                            depth: Int) -> [RelativeDifference] {
+        let seg = [segment]
+        let oPermits = o.map { !isFalse($0, in: original) } ?? true
+        let uPermits = u.map { !isFalse($0, in: update) } ?? true
+        let oSchema = o.flatMap { oPermits && !isEmpty($0, in: original) ? $0 : nil }
+        let uSchema = u.flatMap { uPermits && !isEmpty($0, in: update) ? $0 : nil }
+        if oPermits != uPermits {
+            return [uPermits ? Self.d(added, "\(segment) false -> allowed", seg) : Self.d(removed, "\(segment) allowed -> false", seg)]
+        }
+        switch (oSchema, uSchema) {
+        case (nil, .some): return [Self.d(narrowed, "\(segment) now constrained by a schema", seg)]
+        case (.some, nil): return [Self.d(extended, "\(segment) no longer constrained by a schema", seg)]
+        case (let a?, let b?): return compare(a, b, depth: depth + 1).map { $0.prefixed(seg) }
+        case (nil, nil): return []
+        }
+    }
+
+    /// `unevaluatedProperties` / `unevaluatedItems`: Confluent reports changes of these as
+    /// `UNEVALUATED_*` kinds, which we do not name; we report the equivalent `ADDITIONAL_*` kind at the
+    /// keyword's path so the verdict is the same (absent -> false is REMOVED, false -> anything ADDED,
+    /// absent/true -> schema NARROWED, schema -> absent/true EXTENDED, schema -> schema compared).
+    private mutating func compareUnevaluated(_ o: JSONSchemaNode?, _ u: JSONSchemaNode?, segment: String, depth: Int) -> [RelativeDifference] {
+        if o == nil && u == nil { return [] }
+        let items = segment == "unevaluatedItems"
+        return compareAdditional(o, u, segment: segment,
+                                 added: items ? .additionalItemsAdded : .additionalPropertiesAdded,
+                                 removed: items ? .additionalItemsRemoved : .additionalPropertiesRemoved,
+                                 extended: items ? .additionalItemsExtended : .additionalPropertiesExtended,
+                                 narrowed: items ? .additionalItemsNarrowed : .additionalPropertiesNarrowed, depth: depth)
+    }
+
+    /// Content model of an array for the items after the positional ones (Confluent's ArraySchemaDiff):
+    /// open when `additionalItems` (or 2020-12 `items` beside `prefixItems`) is absent or `true` and
+    /// `unevaluatedItems` is absent or `true`; partially open with that schema; closed when it is `false`.
+    private func itemModel(_ obj: JSONSchemaObject, in doc: JSONSchema) -> Openness {
+        switch openness(obj.additionalItems, in: doc) {
+        case .closed: return .closed
+        case .partial(let s): return .partial(s)
+        case .open:
+            if obj.additionalItems != nil { return .open }
+            return openness(obj.unevaluatedItems, in: doc)
+        }
     }
 
     private mutating func compareItems(_ o: JSONSchemaObject, _ u: JSONSchemaObject, depth: Int) -> [RelativeDifference] {
         var out: [RelativeDifference] = []
-        let oRest = openness(o.restItems, in: original)
-        let uRest = openness(u.restItems, in: update)
+        // The schema for all items (object-form `items`). A tuple against an all-items schema compares as
+        // Confluent does: the all-items schema is added (SCHEMA_ADDED, incompatible) or removed
+        // (SCHEMA_REMOVED), and the positional items are added to or removed from the content model.
+        switch (o.items, u.items) {
+        case (nil, nil): break
+        case (nil, .some): out.append(Self.d(.schemaAdded, "items schema added", ["items"]))
+        case (.some, nil): out.append(Self.d(.schemaRemoved, "items schema removed", ["items"]))
+        case (let a?, let b?): out += compare(a, b, depth: depth + 1).map { $0.prefixed(["items"]) }
+        }
         let common = min(o.prefixItems.count, u.prefixItems.count)
         for i in 0..<common {
             out += compare(o.prefixItems[i], u.prefixItems[i], depth: depth + 1).map { $0.prefixed(["items", String(i)]) }
         }
-        if u.prefixItems.count > common {
-            for i in common..<u.prefixItems.count {
-                let seg = ["items", String(i)]
-                let up = u.prefixItems[i]
-                switch oRest {
-                case .open:
-                    out.append(up.acceptsEverything
-                               ? Self.d(.itemWithEmptySchemaAddedToOpenContentModel, "item \(i) with an empty schema added", seg)
-                               : Self.d(.itemAddedToOpenContentModel, "item \(i) added to an open content model", seg))
-                case .closed:
-                    out.append(Self.d(.itemAddedToClosedContentModel, "item \(i) added to a closed content model", seg))
-                case .partial(let rest):
-                    out.append(Self.hasIncompatible(compare(rest, up, depth: depth + 1))
-                               ? Self.d(.itemAddedNotCoveredByPartiallyOpenContentModel, "item \(i) added; its schema rejects values the old additional items allowed", seg)
-                               : Self.d(.itemAddedIsCoveredByPartiallyOpenContentModel, "item \(i) added; its schema accepts the old additional items", seg))
-                }
-            }
-        }
         if o.prefixItems.count > common {
+            let model = itemModel(u, in: update)
             for i in common..<o.prefixItems.count {
                 let seg = ["items", String(i)]
                 let op = o.prefixItems[i]
-                switch uRest {
+                switch model {
                 case .open:
                     out.append(Self.d(.itemRemovedFromOpenContentModel, "item \(i) removed", seg))
-                case .closed:
-                    out.append(Self.d(.itemRemovedFromClosedContentModel, "item \(i) removed from a closed content model", seg))
                 case .partial(let rest):
-                    out.append(Self.hasIncompatible(compare(op, rest, depth: depth + 1))
-                               ? Self.d(.itemRemovedNotCoveredByPartiallyOpenContentModel, "item \(i) removed; the new additional items schema rejects its values", seg)
+                    let ds = compare(op, rest, depth: depth + 1)
+                    out += ds.map { $0.prefixed(seg) }
+                    out.append(Self.hasIncompatible(ds)
+                               ? Self.d(.itemRemovedNotCoveredByPartiallyOpenContentModel, "item \(i) removed; the new additional items schema rejects some of its values", seg)
                                : Self.d(.itemRemovedIsCoveredByPartiallyOpenContentModel, "item \(i) removed; the new additional items schema accepts its values", seg))
+                case .closed:
+                    out.append(isFalse(op, in: original)
+                               ? Self.d(.itemWithFalseRemovedFromClosedContentModel, "item \(i) (false) removed from a closed content model", seg)
+                               : Self.d(.itemRemovedFromClosedContentModel, "item \(i) removed from a closed content model", seg))
                 }
             }
         }
-        let restSeg = (o.isTuple || u.isTuple) ? ["additionalItems"] : ["items"]
-        switch (oRest, uRest) {
-        case (.closed, .open): out.append(Self.d(.additionalItemsAdded, "additional items false -> allowed", restSeg))
-        case (.open, .closed): out.append(Self.d(.additionalItemsRemoved, "additional items allowed -> false", restSeg))
-        case (.closed, .partial): out.append(Self.d(.additionalItemsExtended, "additional items false -> schema", restSeg))
-        case (.partial, .open): out.append(Self.d(.additionalItemsExtended, "items schema -> any", restSeg))
-        case (.partial, .closed): out.append(Self.d(.additionalItemsNarrowed, "items schema -> false", restSeg))
-        case (.open, .partial): out.append(Self.d(.additionalItemsNarrowed, "any items -> items schema", restSeg))
-        case (.partial(let a), .partial(let b)):
-            out += compare(a, b, depth: depth + 1).map { $0.prefixed(restSeg) }
-        case (.open, .open), (.closed, .closed):
-            break
+        if u.prefixItems.count > common {
+            let model = itemModel(o, in: original)
+            for i in common..<u.prefixItems.count {
+                let seg = ["items", String(i)]
+                let up = u.prefixItems[i]
+                switch model {
+                case .open:
+                    out.append(isEmpty(up, in: update)
+                               ? Self.d(.itemWithEmptySchemaAddedToOpenContentModel, "item \(i) with an empty schema added", seg)
+                               : Self.d(.itemAddedToOpenContentModel, "item \(i) added to an open content model", seg))
+                case .partial(let rest):
+                    let ds = compare(rest, up, depth: depth + 1)
+                    out += ds.map { $0.prefixed(seg) }
+                    out.append(Self.hasIncompatible(ds)
+                               ? Self.d(.itemAddedNotCoveredByPartiallyOpenContentModel, "item \(i) added; its schema rejects values the old additional items allowed", seg)
+                               : Self.d(.itemAddedIsCoveredByPartiallyOpenContentModel, "item \(i) added; its schema accepts the old additional items", seg))
+                case .closed:
+                    out.append(Self.d(.itemAddedToClosedContentModel, "item \(i) added to a closed content model", seg))
+                }
+            }
+        }
+        out += compareAdditional(o.additionalItems, u.additionalItems, segment: "additionalItems",
+                                 added: .additionalItemsAdded, removed: .additionalItemsRemoved,
+                                 extended: .additionalItemsExtended, narrowed: .additionalItemsNarrowed, depth: depth)
+        out += compareUnevaluated(o.unevaluatedItems, u.unevaluatedItems, segment: "unevaluatedItems", depth: depth)
+        return out
+    }
+
+    /// Two combinations, as Confluent's CombinedSchemaDiff: a change of kind is COMBINED_TYPE_EXTENDED when
+    /// the new kind accepts at least as much (to anyOf; between singletons; singleton to oneOf; allOf to a
+    /// singleton) and COMBINED_TYPE_CHANGED otherwise; then the (deduplicated) subschema counts give
+    /// SUM_/PRODUCT_TYPE_EXTENDED/NARROWED, and a maximum matching of compatible (old, new) subschema pairs
+    /// must cover the smaller side, or COMBINED_TYPE_SUBSCHEMAS_CHANGED.
+    private mutating func compareCombinations(_ a: Combined, _ b: Combined, depth: Int) -> [RelativeDifference] {
+        var out: [RelativeDifference] = []
+        if a.kind != b.kind {
+            let extended = b.kind == .anyOf || (a.single && b.single) || (a.single && b.kind == .oneOf) || (b.single && a.kind == .allOf)
+            if !extended { return [Self.d(.combinedTypeChanged, "\(a.kind.rawValue) -> \(b.kind.rawValue)")] }
+            out.append(Self.d(.combinedTypeExtended, "\(a.kind.rawValue) -> \(b.kind.rawValue)"))
+        }
+        var ob: [JSONSchemaNode] = []
+        for x in a.branches where !ob.contains(x) { ob.append(x) }
+        var ub: [JSONSchemaNode] = []
+        for x in b.branches where !ub.contains(x) { ub.append(x) }
+        let counts = "\(b.kind.rawValue) has \(ob.count) -> \(ub.count) subschemas"
+        if ob.count < ub.count {
+            out.append(Self.d(b.kind == .allOf ? .productTypeExtended : .sumTypeExtended, counts))
+        } else if ob.count > ub.count {
+            out.append(Self.d(a.kind == .allOf ? .productTypeNarrowed : .sumTypeNarrowed, counts))
+        }
+        var edges: [[Int]] = Array(repeating: [], count: ob.count)
+        var edgeDiffs: [Int: [Int: [RelativeDifference]]] = [:]
+        for i in ob.indices {
+            for j in ub.indices {
+                let ds = compare(ob[i], ub[j], depth: depth + 1)
+                if !Self.hasIncompatible(ds) {
+                    edges[i].append(j)
+                    edgeDiffs[i, default: [:]][j] = ds.map { $0.prefixed([a.kind.rawValue, String(i)]) }
+                }
+            }
+        }
+        let matchOf = Self.maximumMatching(edges, rightCount: ub.count)
+        for (j, i) in matchOf.enumerated() {
+            if let i, let ds = edgeDiffs[i]?[j] { out += ds }
+        }
+        if matchOf.compactMap({ $0 }).count < min(ob.count, ub.count) {
+            out.append(Self.d(.combinedTypeSubschemasChanged, "some \(a.kind.rawValue) subschemas have no compatible counterpart"))
         }
         return out
     }
 
-    /// Greedy one-to-one matching: for every `from` schema find an unused `to` schema accepted by `accepts`.
-    private mutating func unmatchedCount(_ from: [JSONSchemaNode], _ to: [JSONSchemaNode], depth: Int,
-                                         fromIsOriginal: Bool) -> Int {
-        var used = Set<Int>()
-        var unmatched = 0
-        for (i, f) in from.enumerated() {
-            var order = Array(to.indices)
-            if i < to.count { order.removeAll { $0 == i }; order.insert(i, at: 0) }
-            var found = false
-            for j in order where !used.contains(j) {
-                let ds = fromIsOriginal ? compare(f, to[j], depth: depth + 1) : compare(to[j], f, depth: depth + 1)
-                if !Self.hasIncompatible(ds) { used.insert(j); found = true; break }
+    /// Maximum bipartite matching (augmenting paths); returns, for each right vertex, its left partner.
+    private static func maximumMatching(_ edges: [[Int]], rightCount: Int) -> [Int?] {
+        var matchOf = [Int?](repeating: nil, count: rightCount)
+        func augment(_ i: Int, _ seen: inout [Bool]) -> Bool {
+            for j in edges[i] where !seen[j] {
+                seen[j] = true
+                if matchOf[j] == nil || augment(matchOf[j]!, &seen) { matchOf[j] = i; return true }
             }
-            if !found { unmatched += 1 }
+            return false
         }
-        return unmatched
+        for i in edges.indices {
+            var seen = [Bool](repeating: false, count: rightCount)
+            _ = augment(i, &seen)
+        }
+        return matchOf
     }
 
+    /// Combinators beside other keywords (a schema that is not a pure combination).
     private mutating func compareCombined(_ o: JSONSchemaObject, _ u: JSONSchemaObject, depth: Int) -> [RelativeDifference] {
         var out: [RelativeDifference] = []
-        let criteria: [(String, [JSONSchemaNode]?, [JSONSchemaNode]?, Bool)] = [
-            ("oneOf", o.oneOf, u.oneOf, true), ("anyOf", o.anyOf, u.anyOf, true), ("allOf", o.allOf, u.allOf, false),
+        let criteria: [(CombinedKind, [JSONSchemaNode]?, [JSONSchemaNode]?)] = [
+            (.oneOf, o.oneOf, u.oneOf), (.anyOf, o.anyOf, u.anyOf), (.allOf, o.allOf, u.allOf),
         ]
-        // The original schema without combinators, used when a combinator is introduced.
+        // The schemas without combinators, used when a combinator is introduced or removed.
         var oPlain = o; oPlain.oneOf = nil; oPlain.anyOf = nil; oPlain.allOf = nil
         var uPlain = u; uPlain.oneOf = nil; uPlain.anyOf = nil; uPlain.allOf = nil
-        for (name, ob, ub, isSum) in criteria {
-            let seg = [name]
+        for (kind, ob, ub) in criteria {
+            let name = kind.rawValue
+            let isSum = kind != .allOf
             switch (ob, ub) {
             case (nil, nil):
                 continue
             case (let a?, let b?):
-                if isSum {
-                    if b.count < a.count { out.append(Self.d(.sumTypeNarrowed, "\(name) has \(a.count) -> \(b.count) subschemas", seg)); continue }
-                    if b.count > a.count { out.append(Self.d(.sumTypeExtended, "\(name) has \(a.count) -> \(b.count) subschemas", seg)) }
-                    if unmatchedCount(a, b, depth: depth, fromIsOriginal: true) > 0 {
-                        out.append(Self.d(.combinedTypeSubschemasChanged, "some \(name) subschemas of the old schema have no compatible counterpart", seg))
-                    }
-                } else {
-                    if b.count > a.count { out.append(Self.d(.productTypeExtended, "allOf has \(a.count) -> \(b.count) subschemas", seg)); continue }
-                    if b.count < a.count { out.append(Self.d(.productTypeNarrowed, "allOf has \(a.count) -> \(b.count) subschemas", seg)) }
-                    if unmatchedCount(b, a, depth: depth, fromIsOriginal: false) > 0 {
-                        out.append(Self.d(.combinedTypeSubschemasChanged, "some allOf subschemas of the updated schema are stricter", seg))
-                    }
-                }
+                out += compareCombinations(Combined(kind: kind, branches: a), Combined(kind: kind, branches: b), depth: depth)
             case (nil, let b?):
+                let plainNode = JSONSchemaNode.object(oPlain)
                 if isSum {
-                    let plainNode = JSONSchemaNode.object(oPlain)
                     var ok = false
                     for branch in b where !Self.hasIncompatible(compare(plainNode, branch, depth: depth + 1)) { ok = true; break }
-                    out.append(ok ? Self.d(.combinedTypeExtended, "\(name) introduced with a branch that accepts the old schema", seg)
-                                  : Self.d(.combinedTypeChanged, "\(name) introduced and no branch accepts the old schema", seg))
+                    out.append(ok ? Self.d(.sumTypeExtended, "\(name) introduced with a branch that accepts the old schema")
+                                  : Self.d(.combinedTypeChanged, "\(name) introduced and no branch accepts the old schema"))
                 } else {
-                    let plainNode = JSONSchemaNode.object(oPlain)
                     let stricter = b.contains { Self.hasIncompatible(compare(plainNode, $0, depth: depth + 1)) }
-                    if stricter { out.append(Self.d(.productTypeExtended, "allOf introduced with stricter subschemas", seg)) }
+                    if stricter { out.append(Self.d(.productTypeExtended, "allOf introduced with stricter subschemas")) }
                 }
             case (let a?, nil):
+                let plainNode = JSONSchemaNode.object(uPlain)
                 if isSum {
-                    let plainNode = JSONSchemaNode.object(uPlain)
                     let rejected = a.contains { Self.hasIncompatible(compare($0, plainNode, depth: depth + 1)) }
-                    if rejected { out.append(Self.d(.sumTypeNarrowed, "\(name) removed and some of its subschemas are not accepted any more", seg)) }
+                    if rejected { out.append(Self.d(.sumTypeNarrowed, "\(name) removed and some of its subschemas are not accepted any more")) }
                 } else {
-                    out.append(Self.d(.productTypeNarrowed, "allOf removed", seg))
+                    out.append(Self.d(.productTypeNarrowed, "allOf removed"))
                 }
             }
         }
         return out
     }
 
+    /// `not`, as Confluent's NotSchemaDiff: the negated schemas are compared in reverse; when the old
+    /// negated schema accepts everything the new one does, fewer values are excluded (NOT_TYPE_NARROWED,
+    /// compatible), otherwise NOT_TYPE_EXTENDED. One reversed walk per `not`, so nested `not`s cost linear work.
     private mutating func compareNot(_ o: JSONSchemaNode?, _ u: JSONSchemaNode?, depth: Int) -> [RelativeDifference] {
         switch (o, u) {
         case (nil, nil): return []
         case (nil, .some): return [Self.d(.notTypeExtended, "not added", ["not"])]
         case (.some, nil): return [Self.d(.notTypeNarrowed, "not removed", ["not"])]
         case (let a?, let b?):
-            let forward = compare(a, b, depth: depth + 1)
-            if forward.isEmpty { return [] }
-            if !Self.hasIncompatible(forward) {
-                return [Self.d(.notTypeExtended, "the negated schema accepts more, so fewer values are allowed", ["not"])]
-            }
             var reverse = JSONSchemaDiffer(original: update, update: original)
-            if !Self.hasIncompatible(reverse.compare(b, a, depth: depth + 1)) {
-                return [Self.d(.notTypeNarrowed, "the negated schema accepts less, so more values are allowed", ["not"])]
-            }
-            return [Self.d(.notTypeChanged, "the negated schema changed incompatibly", ["not"])]
+            reverse.work = work
+            let ds = reverse.compare(b, a, depth: depth + 1)
+            work = reverse.work
+            if let why = reverse.exceeded { return giveUp(why) }
+            if reverse.usedOptimisticTruncation { usedOptimisticTruncation = true }
+            if ds.isEmpty { return [] }
+            return Self.hasIncompatible(ds)
+                ? [Self.d(.notTypeExtended, "the negated schema accepts more, so fewer values are allowed", ["not"])]
+                : [Self.d(.notTypeNarrowed, "the negated schema accepts less, so more values are allowed", ["not"])]
         }
     }
 }

@@ -39,14 +39,14 @@ let jsonSchemaCases: [JSONSchemaCase] = [
     .init("integer widened to number", old: #"{"type":"integer"}"#, new: #"{"type":"number"}"#),
     .init("number narrowed to integer", old: #"{"type":"number"}"#, new: #"{"type":"integer"}"#, ["TYPE_NARROWED"]),
     .init("type changed", old: #"{"type":"string"}"#, new: #"{"type":"integer"}"#, ["TYPE_CHANGED"]),
-    .init("type added", old: #"{}"#, new: #"{"type":"string"}"#, ["TYPE_NARROWED"]),
+    .init("type added", old: #"{}"#, new: #"{"type":"string"}"#, ["TYPE_CHANGED"]),  // Confluent: EmptySchema -> StringSchema
     .init("type removed", old: #"{"type":"string"}"#, new: #"{}"#),
     .init("nested property type narrowed", old: obj(#""a":{"type":["integer","string"]}"#), new: obj(#""a":{"type":"integer"}"#), ["TYPE_NARROWED"], at: "#/properties/a"),
     // Properties and required
     .init("required property added to closed model", old: obj(#""a":{"type":"string"}"#, additional: "false"), new: obj(#""a":{"type":"string"},"b":{"type":"string"}"#, required: ["b"], additional: "false"), ["REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL"], at: "#/properties/b"),
     .init("required property with default added to closed model", old: obj(#""a":{"type":"string"}"#, additional: "false"), new: obj(#""a":{"type":"string"},"b":{"type":"string","default":"x"}"#, required: ["b"], additional: "false")),
     .init("optional property added to closed model", old: obj(#""a":{"type":"string"}"#, additional: "false"), new: obj(#""a":{"type":"string"},"b":{"type":"string"}"#, additional: "false")),
-    .init("property added to open model", old: obj(#""a":{"type":"string"}"#), new: obj(#""a":{"type":"string"},"b":{"type":"string"}"#), ["PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"], at: "#/properties/b"),
+    .init("property added to open model", old: obj(#""a":{"type":"string"}"#), new: obj(#""a":{"type":"string"},"b":{"type":"string"}"#), ["OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"], at: "#/properties/b"),  // Confluent's current name
     .init("empty-schema property added to open model", old: obj(#""a":{"type":"string"}"#), new: obj(#""a":{"type":"string"},"b":{}"#)),
     .init("required added to existing property", old: obj(#""a":{"type":"string"}"#), new: obj(#""a":{"type":"string"}"#, required: ["a"]), ["REQUIRED_ATTRIBUTE_ADDED"], at: "#/properties/a"),
     .init("required added to property with default", old: obj(#""a":{"type":"string","default":""}"#), new: obj(#""a":{"type":"string","default":""}"#, required: ["a"])),
@@ -54,9 +54,9 @@ let jsonSchemaCases: [JSONSchemaCase] = [
     .init("property removed from open model", old: obj(#""a":{"type":"string"},"b":{"type":"string"}"#), new: obj(#""a":{"type":"string"}"#)),
     .init("property removed from closed model", old: obj(#""a":{"type":"string"},"b":{"type":"string"}"#, additional: "false"), new: obj(#""a":{"type":"string"}"#, additional: "false"), ["PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"], at: "#/properties/b"),
     .init("property added covered by partially open model", old: obj(#""a":{"type":"string"}"#, additional: #"{"type":"string"}"#), new: obj(#""a":{"type":"string"},"b":{"type":["string","null"]}"#, additional: #"{"type":"string"}"#)),
-    .init("property added not covered by partially open model", old: obj(#""a":{"type":"string"}"#, additional: #"{"type":"string"}"#), new: obj(#""a":{"type":"string"},"b":{"type":"integer"}"#, additional: #"{"type":"string"}"#), ["PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"]),
+    .init("property added not covered by partially open model", old: obj(#""a":{"type":"string"}"#, additional: #"{"type":"string"}"#), new: obj(#""a":{"type":"string"},"b":{"type":"integer"}"#, additional: #"{"type":"string"}"#), ["TYPE_CHANGED", "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"]),  // Confluent also reports the subschema's differences
     .init("property removed covered by partially open model", old: obj(#""a":{"type":"string"},"b":{"type":"string"}"#, additional: #"{"type":"string"}"#), new: obj(#""a":{"type":"string"}"#, additional: #"{"type":"string"}"#)),
-    .init("property removed not covered by partially open model", old: obj(#""a":{"type":"string"},"b":{"type":"integer"}"#, additional: #"{"type":"string"}"#), new: obj(#""a":{"type":"string"}"#, additional: #"{"type":"string"}"#), ["PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"]),
+    .init("property removed not covered by partially open model", old: obj(#""a":{"type":"string"},"b":{"type":"integer"}"#, additional: #"{"type":"string"}"#), new: obj(#""a":{"type":"string"}"#, additional: #"{"type":"string"}"#), ["TYPE_CHANGED", "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"]),
     // additionalProperties
     .init("additionalProperties true to false", old: obj("", additional: "true"), new: obj("", additional: "false"), ["ADDITIONAL_PROPERTIES_REMOVED"], at: "#/additionalProperties"),
     .init("additionalProperties absent to false", old: obj(""), new: obj("", additional: "false"), ["ADDITIONAL_PROPERTIES_REMOVED"]),
@@ -94,7 +94,7 @@ let jsonSchemaCases: [JSONSchemaCase] = [
     // Arrays
     .init("items widened", old: #"{"type":"array","items":{"type":"string"}}"#, new: #"{"type":"array","items":{"type":["string","null"]}}"#),
     .init("items narrowed", old: #"{"type":"array","items":{"type":["string","null"]}}"#, new: #"{"type":"array","items":{"type":"string"}}"#, ["TYPE_NARROWED"], at: "#/items"),
-    .init("items schema added", old: #"{"type":"array"}"#, new: #"{"type":"array","items":{"type":"string"}}"#, ["ADDITIONAL_ITEMS_NARROWED"]),
+    .init("items schema added", old: #"{"type":"array"}"#, new: #"{"type":"array","items":{"type":"string"}}"#, ["SCHEMA_ADDED"], at: "#/items"),  // Confluent's kind
     .init("items schema removed", old: #"{"type":"array","items":{"type":"string"}}"#, new: #"{"type":"array"}"#),
     .init("maxItems decreased", old: #"{"type":"array","maxItems":5}"#, new: #"{"type":"array","maxItems":2}"#, ["MAX_ITEMS_DECREASED"]),
     .init("maxItems increased", old: #"{"type":"array","maxItems":2}"#, new: #"{"type":"array","maxItems":5}"#),
@@ -117,12 +117,12 @@ let jsonSchemaCases: [JSONSchemaCase] = [
     .init("const removed", old: #"{"const":"a"}"#, new: #"{}"#),
     // Combinators
     .init("oneOf branch added", old: #"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#, new: #"{"oneOf":[{"type":"string"},{"type":"integer"},{"type":"null"}]}"#),
-    .init("oneOf branch removed", old: #"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#, new: #"{"oneOf":[{"type":"string"}]}"#, ["SUM_TYPE_NARROWED"], at: "#/oneOf"),
+    .init("oneOf branch removed", old: #"{"oneOf":[{"type":"string"},{"type":"integer"}]}"#, new: #"{"oneOf":[{"type":"string"}]}"#, ["SUM_TYPE_NARROWED"], at: "#/"),  // Confluent reports it at the combined schema
     .init("anyOf branch removed", old: #"{"anyOf":[{"type":"string"},{"type":"integer"}]}"#, new: #"{"anyOf":[{"type":"integer"}]}"#, ["SUM_TYPE_NARROWED"]),
     .init("anyOf branches reordered", old: #"{"anyOf":[{"type":"string"},{"type":"integer"}]}"#, new: #"{"anyOf":[{"type":"integer"},{"type":"string"}]}"#),
     .init("anyOf branch changed incompatibly", old: #"{"anyOf":[{"type":"string"},{"type":"integer"}]}"#, new: #"{"anyOf":[{"type":"string","maxLength":3},{"type":"integer"}]}"#, ["COMBINED_TYPE_SUBSCHEMAS_CHANGED"]),
     .init("single type becomes oneOf including it", old: #"{"type":"string"}"#, new: #"{"oneOf":[{"type":"string"},{"type":"null"}]}"#),
-    .init("oneOf collapsed to one of its types", old: #"{"oneOf":[{"type":"string"},{"type":"null"}]}"#, new: #"{"type":"string"}"#, ["TYPE_NARROWED", "SUM_TYPE_NARROWED"]),
+    .init("oneOf collapsed to one of its types", old: #"{"oneOf":[{"type":"string"},{"type":"null"}]}"#, new: #"{"type":"string"}"#, ["TYPE_CHANGED"]),  // Confluent: a oneOf of several replaced by a non-combined schema
     .init("allOf subschema added", old: #"{"allOf":[{"type":"string"}]}"#, new: #"{"allOf":[{"type":"string"},{"maxLength":3}]}"#, ["PRODUCT_TYPE_EXTENDED"]),
     .init("allOf subschema removed", old: #"{"allOf":[{"type":"string"},{"maxLength":3}]}"#, new: #"{"allOf":[{"type":"string"}]}"#),
     .init("not added", old: #"{"type":"string"}"#, new: #"{"type":"string","not":{"const":"x"}}"#, ["NOT_TYPE_EXTENDED"]),
@@ -135,11 +135,26 @@ let jsonSchemaCases: [JSONSchemaCase] = [
     .init("ref replaced by inline equivalent", old: #"{"type":"object","properties":{"a":{"$ref":"\u0023/$defs/A"}},"$defs":{"A":{"type":"string"}}}"#, new: #"{"type":"object","properties":{"a":{"type":"string"}}}"#),
     .init("recursive tree unchanged", old: treeOld, new: treeSame),
     .init("recursive tree widened", old: treeOld, new: treeWide),
-    .init("recursive tree narrowed", old: treeOld, new: treeNarrow, ["TYPE_NARROWED"], at: "#/properties/value"),
+    .init("recursive tree narrowed", old: treeOld, new: treeNarrow, ["TYPE_NARROWED", "TYPE_NARROWED"], at: "#/properties/value"),  // also at the recursion, #/properties/children/items/properties/value
     // Boolean schemas and nesting
-    .init("true to false", old: "true", new: "false", ["TYPE_NARROWED"]),
+    .init("true to false", old: "true", new: "false", ["TYPE_CHANGED"]),  // Confluent: TrueSchema -> FalseSchema
     .init("false to true", old: "false", new: "true"),
     .init("deeply nested maxLength decreased", old: obj(#""address":\#(obj(#""zip":{"type":"string","maxLength":10}"#))"#), new: obj(#""address":\#(obj(#""zip":{"type":"string","maxLength":5}"#))"#), ["MAX_LENGTH_DECREASED"], at: "#/properties/address/properties/zip"),
+    // Families following Confluent's SchemaDiff / ArraySchemaDiff / ObjectSchemaDiff rules (json-schema-provider).
+    .init("all-items schema becomes a tuple", old: #"{"type":"array","items":{"type":"string"}}"#, new: #"{"type":"array","items":[{"type":"string"}]}"#, ["ITEM_ADDED_TO_OPEN_CONTENT_MODEL"], at: "#/items/0"),
+    .init("tuple becomes an all-items schema", old: #"{"type":"array","items":[{"type":"string"}]}"#, new: #"{"type":"array","items":{"type":"string"}}"#, ["SCHEMA_ADDED"], at: "#/items"),
+    .init("prefixItems become an all-items schema", old: #"{"type":"array","prefixItems":[{"type":"string"}]}"#, new: #"{"type":"array","items":{"type":"string"}}"#, ["SCHEMA_ADDED"], at: "#/items"),
+    .init("items true to false", old: #"{"type":"array","items":true}"#, new: #"{"type":"array","items":false}"#, ["ADDITIONAL_ITEMS_REMOVED"], at: "#/additionalItems"),
+    .init("property schema true to false", old: obj(#""a":true"#), new: obj(#""a":false"#), ["TYPE_CHANGED"], at: "#/properties/a"),
+    .init("property schema false to string", old: obj(#""a":false"#), new: obj(#""a":{"type":"string"}"#)),
+    .init("property true added to open model", old: obj(""), new: obj(#""a":true"#)),
+    .init("required property added to open model", old: obj(""), new: obj(#""a":{"type":"string"}"#, required: ["a"]), ["REQUIRED_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL"]),
+    .init("property removed, no pattern matches", old: #"{"properties":{"a":{"type":"string"}},"patternProperties":{"^x":{"type":"string"}}}"#, new: #"{"patternProperties":{"^x":{"type":"string"}}}"#, ["PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL"]),
+    .init("property removed, covered by a pattern", old: #"{"properties":{"xa":{"type":"string"}},"additionalProperties":false}"#, new: #"{"patternProperties":{"^x":{"type":["string","null"]}},"additionalProperties":false}"#),
+    .init("property added, not covered by a pattern", old: #"{"patternProperties":{"^x":{"type":"string"}}}"#, new: #"{"properties":{"xa":{"type":"integer"}},"patternProperties":{"^x":{"type":"string"}}}"#, ["TYPE_CHANGED", "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"]),
+    .init("single anyOf accepting the schema", old: #"{"type":"string"}"#, new: #"{"anyOf":[{"type":["string","null"]}]}"#),
+    .init("single oneOf rejecting the schema", old: #"{"type":"string"}"#, new: #"{"oneOf":[{"type":"string","maxLength":3}]}"#, ["TYPE_CHANGED"]),
+    .init("single allOf replaced by its subschema", old: #"{"allOf":[{"type":"string"}]}"#, new: #"{"type":"string"}"#),
     .init("annotations only changed", old: #"{"type":"string","title":"a","description":"x"}"#, new: #"{"type":"string","title":"b","description":"y"}"#),
 ]
 

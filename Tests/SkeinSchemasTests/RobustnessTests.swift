@@ -88,7 +88,29 @@ import Testing
         if let s = try? JSONSchema.parse(json) {
             #expect(JSONSchemaCompatibility.diff(original: s, update: s).isEmpty)
         }
+        // Different deep schemas are not compared past the depth cap: a clear error, not a verdict.
+        let other = String(repeating: #"{"items":"#, count: depth) + #"{"type":"string"}"# + String(repeating: "}", count: depth)
+        if let a = try? JSONSchema.parse(json), let b = try? JSONSchema.parse(other) {
+            #expect(JSONSchemaCompatibility.diff(original: a, update: b).map(\.type) == [.comparisonTooComplex])
+        }
         let tooDeep = String(repeating: "[", count: 100_000)
         #expect(throws: AvroSchemaError.self) { try AvroSchema.parse(tooDeep) }
+    }
+
+    /// Nested `not`s and combinators are compared with bounded work (one reversed walk per `not`, one
+    /// comparison per distinct pair of subschemas), not exponentially in the nesting depth.
+    @Test func nestedNotAndCombinatorsAreBounded() throws {
+        let depth = 60
+        let nots = { (leaf: String) in String(repeating: #"{"not":"#, count: depth) + leaf + String(repeating: "}", count: depth) }
+        let a = try JSONSchema.parse(nots(#"{"type":"string"}"#))
+        let b = try JSONSchema.parse(nots(#"{"type":"integer"}"#))
+        #expect(!JSONSchemaCompatibility.diff(original: a, update: b).isEmpty)
+        let anyOfs = { (leaf: String) in
+            String(repeating: #"{"anyOf":[{"type":"null"},"#, count: 30) + leaf + String(repeating: "]}", count: 30)
+        }
+        let c = try JSONSchema.parse(anyOfs(#"{"type":"string"}"#))
+        let d = try JSONSchema.parse(anyOfs(#"{"type":["string","null"]}"#))
+        #expect(JSONSchemaCompatibility.diff(original: c, update: d).allSatisfy { $0.isCompatible })
+        #expect(!JSONSchemaCompatibility.diff(original: d, update: c).allSatisfy { $0.isCompatible })
     }
 }
