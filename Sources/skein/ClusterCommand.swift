@@ -44,6 +44,8 @@ struct ClusterCommand: AsyncParsableCommand {
         @Option(help: "Number of nodes (first use; later runs reuse the directory's cluster).") var nodes: Int?
         @Option(help: "Ports are counted from here (first use).") var basePort: Int = 19090
         @Flag(help: "Also give every node an SSL Kafka listener (first use).") var tls = false
+        @Flag(help: "Create unknown topics on first use, as Kafka's auto.create.topics.enable (first use).")
+        var autoCreateTopics = false
         @Option(help: "Seconds to wait for the cluster to serve.") var timeout: Double = 90
 
         func run() async throws {
@@ -63,7 +65,7 @@ struct ClusterCommand: AsyncParsableCommand {
                 }
                 cluster = LocalCluster(
                     directory: location.dir, nodes: count, basePort: basePort, tls: tls,
-                    gossipKey: GossipKeyring.generateKey())
+                    gossipKey: GossipKeyring.generateKey(), autoCreateTopics: autoCreateTopics)
                 try cluster.create()
                 print("created a \(count)-node cluster in \(location.dir)")
             }
@@ -175,6 +177,8 @@ struct LocalCluster: Codable {
     var basePort: Int
     var tls: Bool
     var gossipKey: String
+    /// `[topics] auto_create = true` in every node's config (absent in older cluster.json files: false).
+    var autoCreateTopics: Bool? = nil
 
     var ids: [Int32] { (1...Int32(nodes)).map { $0 } }
     func kafkaPort(_ id: Int32) -> Int { basePort + Int(id) }
@@ -240,6 +244,9 @@ struct LocalCluster: Codable {
                 [http]
                 host = "127.0.0.1"
                 port = \(httpPort(id))
+
+                [topics]
+                auto_create = \(autoCreateTopics == true)
 
                 [cluster]
                 rpc_host = "127.0.0.1"
