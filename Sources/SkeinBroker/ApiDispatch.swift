@@ -46,6 +46,9 @@ enum ServedVersions {
         .deleteGroups: 1...2,
         // v1 (KIP-1082: the client picks its member id) is what librdkafka 2.1x requires for group.protocol=consumer.
         .consumerGroupHeartbeat: 0...1,
+        // Kafka 4.0 serves v0-1 (v1 adds the members' MemberType, KIP-1099); the message definitions Skein's codecs
+        // are generated from (a 4.0.0 snapshot of 2024-10) define v0 only, which is what librdkafka 2.16 asks for.
+        .consumerGroupDescribe: 0...0,
     ]
 
     static func range(for key: ApiKey) -> ClosedRange<Int16>? { table[key] }

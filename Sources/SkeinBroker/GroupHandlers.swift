@@ -49,6 +49,8 @@ extension Broker {
             future = deleteGroups(r).map { $0 }
         case let r as KafkaWire.ConsumerGroupHeartbeatRequest:
             future = consumerGroupHeartbeat(r, clientId: clientId, clientHost: clientHost).map { $0 }
+        case let r as KafkaWire.ConsumerGroupDescribeRequest:
+            future = consumerGroupDescribe(r).map { $0 }
         default:
             return nil
         }
@@ -537,13 +539,6 @@ extension Broker {
     func consumerGroupHeartbeat(_ r: KafkaWire.ConsumerGroupHeartbeatRequest, clientId: String, clientHost: String)
         -> EventLoopFuture<KafkaWire.ConsumerGroupHeartbeatResponse>
     {
-        if let regex = r.subscribedTopicRegex, !regex.isEmpty {
-            return groups.loop.makeSucceededFuture(
-                KafkaWire.ConsumerGroupHeartbeatResponse(
-                    errorCode: KafkaErrorCode.invalidRequest.rawValue,
-                    errorMessage: "Subscribing by regular expression (\(regex)) is not supported; subscribe by topic names.",
-                    memberEpoch: -1))
-        }
         let (byId, byName) = topicIdsAndNames()
         let owned = r.topicPartitions.map { tps in
             tps.compactMap { tp in byId[tp.topicId].map { SkeinGroups.TopicPartitions(topic: $0, partitions: tp.partitions) } }
@@ -551,7 +546,7 @@ extension Broker {
         let request = SkeinGroups.ConsumerGroupHeartbeatRequest(
             groupId: r.groupId, memberId: r.memberId, memberEpoch: r.memberEpoch, instanceId: r.instanceId,
             rackId: r.rackId, rebalanceTimeoutMs: r.rebalanceTimeoutMs, subscribedTopicNames: r.subscribedTopicNames,
-            serverAssignor: r.serverAssignor, ownedPartitions: owned, clientId: clientId, clientHost: clientHost)
+            subscribedTopicRegex: r.subscribedTopicRegex, serverAssignor: r.serverAssignor, ownedPartitions: owned, clientId: clientId, clientHost: clientHost)
         return submitGroup(r.groupId, .consumerGroupHeartbeat(request)).map { outcome in
             var response = KafkaWire.ConsumerGroupHeartbeatResponse(memberEpoch: -1)
             switch outcome {
@@ -571,6 +566,60 @@ extension Broker {
             case .response: response.errorCode = KafkaErrorCode.unknownServerError.rawValue
             }
             return response
+        }
+    }
+}
+
+extension Broker {
+    /// ConsumerGroupDescribe: each group id goes to its coordinator, as DescribeGroups does; topic names in the
+    /// coordinator's answer are mapped to the ids the metadata knows (a topic it no longer knows is left out, as
+    /// Kafka's `topicPartitionsFromMap` skips ids missing from its metadata image).
+    func consumerGroupDescribe(_ r: KafkaWire.ConsumerGroupDescribeRequest)
+        -> EventLoopFuture<KafkaWire.ConsumerGroupDescribeResponse>
+    {
+        let futures = r.groupIds.map { groupId in
+            submitGroup(groupId, .consumerGroupDescribe(SkeinGroups.ConsumerGroupDescribeRequest(groupIds: [groupId])))
+                .map { outcome -> KafkaWire.ConsumerGroupDescribeResponse.DescribedGroup in
+                    var described = KafkaWire.ConsumerGroupDescribeResponse.DescribedGroup(groupId: groupId)
+                    switch outcome {
+                    case .error(let code): described.errorCode = code.rawValue
+                    case .response(.consumerGroupDescribe(let d)):
+                        guard let g = d.groups.first else { break }
+                        let (_, byName) = self.topicIdsAndNames()
+                        func assignment(_ tps: [SkeinGroups.TopicPartitions])
+                            -> KafkaWire.ConsumerGroupDescribeResponse.Assignment
+                        {
+                            .init(
+                                topicPartitions: tps.compactMap { tp in
+                                    byName[tp.topic].map {
+                                        .init(topicId: $0, topicName: tp.topic, partitions: tp.partitions)
+                                    }
+                                })
+                        }
+                        described.errorCode = g.errorCode.rawValue
+                        described.errorMessage = g.errorMessage
+                        described.groupState = g.groupState
+                        described.groupEpoch = g.groupEpoch
+                        described.assignmentEpoch = g.assignmentEpoch
+                        described.assignorName = g.assignorName
+                        described.members = g.members.map {
+                            .init(
+                                memberId: $0.memberId, instanceId: $0.instanceId, rackId: $0.rackId,
+                                memberEpoch: $0.memberEpoch, clientId: $0.clientId, clientHost: $0.clientHost,
+                                subscribedTopicNames: $0.subscribedTopicNames,
+                                subscribedTopicRegex: $0.subscribedTopicRegex, assignment: assignment($0.assignment),
+                                targetAssignment: assignment($0.targetAssignment))
+                        }
+                    case .response: described.errorCode = KafkaErrorCode.unknownServerError.rawValue
+                    }
+                    if r.includeAuthorizedOperations && described.errorCode == 0 {
+                        described.authorizedOperations = Self.allGroupOperations
+                    }
+                    return described
+                }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: groups.loop).map {
+            KafkaWire.ConsumerGroupDescribeResponse(groups: $0)
         }
     }
 }

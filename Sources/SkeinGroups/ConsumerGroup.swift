@@ -17,6 +17,9 @@ public struct ConsumerMemberValue: Hashable, Sendable {
     public var clientHost: String
     public var rebalanceTimeoutMs: Int32
     public var subscribedTopicNames: [String]
+    /// The subscription's regular expression (ConsumerGroupHeartbeat v1), nil when the member has none; its
+    /// matches are resolved against the cluster's topics and added to `subscribedTopicNames`.
+    public var subscribedTopicRegex: String? = nil
     public var serverAssignor: String?
     public var memberEpoch: Int32
     public var previousMemberEpoch: Int32
@@ -26,10 +29,12 @@ public struct ConsumerMemberValue: Hashable, Sendable {
     public var targetAssignment: PartitionAssignment
 }
 
-/// The persisted form of a KIP-848 consumer group (Skein's snapshot record, versioned, version 0):
+/// The persisted form of a KIP-848 consumer group (Skein's snapshot record, versioned):
 /// int16 version, int32 groupEpoch, int32 assignmentEpoch, int64 stateTimestamp, [string topic, int32
 /// partitions] subscription metadata, then the members, each with its fields in declaration order; strings and
 /// arrays as in Kafka's classic schemas, assignments as [string topic, [int32]] sorted by topic and partition.
+/// Version 1 adds each member's nullable `subscribedTopicRegex` after its topic names; it is written only when a
+/// member has a regex, so groups without one keep the version 0 bytes (readable by older nodes).
 public struct ConsumerGroupValue: Hashable, Sendable {
     public var groupEpoch: Int32
     public var assignmentEpoch: Int32
@@ -40,7 +45,8 @@ public struct ConsumerGroupValue: Hashable, Sendable {
     public var members: [ConsumerMemberValue]
 
     func encode(into writer: inout BinaryWriter) {
-        writer.int16(0)
+        let version: Int16 = members.contains { $0.subscribedTopicRegex != nil } ? 1 : 0
+        writer.int16(version)
         writer.int32(groupEpoch)
         writer.int32(assignmentEpoch)
         writer.int64(stateTimestamp)
@@ -60,6 +66,7 @@ public struct ConsumerGroupValue: Hashable, Sendable {
             writer.int32(member.rebalanceTimeoutMs)
             writer.int32(Int32(member.subscribedTopicNames.count))
             for topic in member.subscribedTopicNames { writer.string(topic) }
+            if version >= 1 { writer.nullableString(member.subscribedTopicRegex) }
             writer.nullableString(member.serverAssignor)
             writer.int32(member.memberEpoch)
             writer.int32(member.previousMemberEpoch)
@@ -90,7 +97,7 @@ public struct ConsumerGroupValue: Hashable, Sendable {
 
     init(from reader: inout BinaryReader) throws(GroupDecodingError) {
         let version = try reader.int16()
-        guard version == 0 else { throw .unsupportedVersion(version) }
+        guard version == 0 || version == 1 else { throw .unsupportedVersion(version) }
         groupEpoch = try reader.int32()
         assignmentEpoch = try reader.int32()
         stateTimestamp = try reader.int64()
@@ -106,6 +113,7 @@ public struct ConsumerGroupValue: Hashable, Sendable {
             let rebalanceTimeoutMs = try reader.int32()
             var topics: [String] = []
             for _ in 0..<(try reader.arrayCount() ?? 0) { topics.append(try reader.string()) }
+            let regex: String? = if version >= 1 { try reader.nullableString() } else { nil }
             let assignor = try reader.nullableString()
             let memberEpoch = try reader.int32()
             let previousMemberEpoch = try reader.int32()
@@ -126,7 +134,7 @@ public struct ConsumerGroupValue: Hashable, Sendable {
                 ConsumerMemberValue(
                     memberId: memberId, instanceId: instanceId, rackId: rackId, clientId: clientId,
                     clientHost: clientHost, rebalanceTimeoutMs: rebalanceTimeoutMs, subscribedTopicNames: topics,
-                    serverAssignor: assignor, memberEpoch: memberEpoch, previousMemberEpoch: previousMemberEpoch,
+                    subscribedTopicRegex: regex, serverAssignor: assignor, memberEpoch: memberEpoch, previousMemberEpoch: previousMemberEpoch,
                     state: state, assignedPartitions: assignments[0], partitionsPendingRevocation: assignments[1],
                     targetAssignment: assignments[2]))
         }
@@ -231,12 +239,8 @@ final class ConsumerGroup {
         return partitionOwners?[tp]
     }
 
-    /// Topics any member subscribes to.
-    var subscribedTopics: Set<String> {
-        var topics: Set<String> = []
-        for member in members.values { topics.formUnion(member.value.subscribedTopicNames) }
-        return topics
-    }
+    /// Regular expressions any member subscribes with.
+    var subscribedRegexes: Set<String> { Set(members.values.compactMap(\.value.subscribedTopicRegex)) }
 
     /// Kafka's ConsumerGroupState names: Empty, Assigning, Reconciling, Stable.
     var stateName: String {

@@ -38,6 +38,35 @@ extension GroupCoordinator {
             errorCode: .none, groupId: groupId, groupState: "Dead", protocolType: "", protocolData: "", members: [])
     }
 
+    /// Kafka's `GroupMetadataManager.consumerGroupDescribe`: each id described on its own; an unknown group or
+    /// a classic one is GROUP_ID_NOT_FOUND, an empty id INVALID_GROUP_ID (as Kafka's coordinator service answers).
+    func consumerGroupDescribe(_ request: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
+        ConsumerGroupDescribeResponse(groups: request.groupIds.map(describeConsumerGroup))
+    }
+
+    private func describeConsumerGroup(_ groupId: String) -> ConsumerGroupDescribeResponse.Group {
+        if groupId.isEmpty { return .error(groupId, .invalidGroupId, nil) }
+        guard let group = consumerGroups[groupId] else {
+            if classicGroups[groupId] != nil {
+                return .error(groupId, .groupIdNotFound, "Group \(groupId) is not a consumer group.")
+            }
+            return .error(groupId, .groupIdNotFound, "Group \(groupId) not found.")
+        }
+        return .init(
+            errorCode: .none, errorMessage: nil, groupId: groupId, groupState: group.stateName,
+            groupEpoch: group.groupEpoch, assignmentEpoch: group.assignmentEpoch,
+            assignorName: selectAssignorName(group),
+            members: group.sortedMembers.map { member in
+                let value = member.value
+                return .init(
+                    memberId: value.memberId, instanceId: value.instanceId, rackId: value.rackId,
+                    memberEpoch: value.memberEpoch, clientId: value.clientId, clientHost: value.clientHost,
+                    subscribedTopicNames: value.subscribedTopicNames, subscribedTopicRegex: value.subscribedTopicRegex,
+                    assignment: topicPartitionsList(value.assignedPartitions),
+                    targetAssignment: topicPartitionsList(value.targetAssignment))
+            })
+    }
+
     func listGroups(_ request: ListGroupsRequest) -> ListGroupsResponse {
         var groups: [ListGroupsResponse.Group] = []
         for (groupId, group) in classicGroups {

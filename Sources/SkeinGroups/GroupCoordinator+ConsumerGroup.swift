@@ -10,6 +10,9 @@ extension GroupCoordinator {
                         heartbeatIntervalMs: 0, assignment: nil)))
         }
         if let error = validateHeartbeat(request) { return fail(.invalidRequest, error) }
+        if let regex = request.subscribedTopicRegex, let error = TopicRegexResolver.validationError(regex) {
+            return fail(.invalidRegularExpression, error)
+        }
         if let assignor = request.serverAssignor, !config.consumerGroupAssignors.contains(assignor) {
             return fail(.unsupportedAssignor, "Assignor \(assignor) is not supported.")
         }
@@ -88,7 +91,9 @@ extension GroupCoordinator {
             member = existing
         }
 
-        // Update what the member declares; a changed subscription or topic metadata bumps the group epoch.
+        // Update what the member declares; a changed subscription (names or regex) or topic metadata bumps the
+        // group epoch. A regex is resolved against the topics known now (Kafka resolves it asynchronously and
+        // bumps the epoch once resolved; here resolution is synchronous and cached per set of topic names).
         let original = member.value
         var value = member.value
         if let rackId = request.rackId { value.rackId = rackId }
@@ -100,6 +105,14 @@ extension GroupCoordinator {
                 bumpEpoch = true
             }
         }
+        if let regex = request.subscribedTopicRegex {
+            // "" drops the expression (Kafka keeps an empty regex as none).
+            let pattern = regex.isEmpty ? nil : regex
+            if pattern != value.subscribedTopicRegex {
+                value.subscribedTopicRegex = pattern
+                bumpEpoch = true
+            }
+        }
         if let assignor = request.serverAssignor, assignor != value.serverAssignor {
             value.serverAssignor = assignor
             bumpEpoch = true
@@ -108,7 +121,7 @@ extension GroupCoordinator {
         group.update(member, to: value)
         // Topic metadata changes arrive through setTopicPartitions; here only subscription changes matter.
         if bumpEpoch || membershipChanged {
-            let metadata = subscriptionMetadata(for: group.subscribedTopics)
+            let metadata = subscriptionMetadata(for: subscribedTopics(group))
             if metadata != group.subscriptionMetadata {
                 group.subscriptionMetadata = metadata
                 bumpEpoch = true
@@ -139,7 +152,8 @@ extension GroupCoordinator {
 
         let isFullRequest =
             request.memberEpoch == 0
-            || (request.rebalanceTimeoutMs != -1 && request.subscribedTopicNames != nil
+            || (request.rebalanceTimeoutMs != -1
+                && (request.subscribedTopicNames != nil || request.subscribedTopicRegex != nil)
                 && request.ownedPartitions != nil)
         let changed = before.assignedPartitions != next.assignedPartitions || request.memberEpoch == 0
         respond(
@@ -161,8 +175,10 @@ extension GroupCoordinator {
             if let owned = request.ownedPartitions, !owned.allSatisfy({ $0.partitions.isEmpty }) {
                 return "TopicPartitions must be empty when (re-)joining."
             }
-            if request.subscribedTopicNames?.isEmpty ?? true {
-                return "SubscribedTopicNames must be set in first request."
+            // As Kafka 4.0: an empty list of names (or an empty regex) joins without topics; one of them must be
+            // there, though.
+            if request.subscribedTopicNames == nil && request.subscribedTopicRegex == nil {
+                return "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining."
             }
         case -2:
             if request.instanceId == nil { return "InstanceId can't be null." }
@@ -236,7 +252,7 @@ extension GroupCoordinator {
     func removeConsumerMember(_ group: ConsumerGroup, _ memberId: String) {
         group.remove(memberId, now: now)
         group.groupEpoch += 1
-        group.subscriptionMetadata = subscriptionMetadata(for: group.subscribedTopics)
+        group.subscriptionMetadata = subscriptionMetadata(for: subscribedTopics(group))
         persistConsumerGroup(group)
     }
 
@@ -260,7 +276,7 @@ extension GroupCoordinator {
         let spec = AssignmentSpec(
             members: group.sortedMembers.map {
                 AssignmentSpec.Member(
-                    memberId: $0.memberId, subscribedTopics: Set($0.value.subscribedTopicNames),
+                    memberId: $0.memberId, subscribedTopics: subscribedTopics(of: $0.value),
                     currentTarget: $0.value.targetAssignment)
             },
             topicPartitions: group.subscriptionMetadata)

@@ -198,7 +198,7 @@ extension GroupCoordinator {
                 }
             }
         } else if let group = consumerGroups[request.groupId] {
-            let subscribed = group.subscribedTopics
+            let subscribed = subscribedTopics(group)
             for tp in request.partitions {
                 if !group.isEmpty && subscribed.contains(tp.topic) {
                     results[tp] = .groupSubscribedToTopic
@@ -262,7 +262,7 @@ extension GroupCoordinator {
                     base = { _ in since }
                 } else {
                     base = { $0.commitTimestamp }
-                    keep = group.subscribedTopics
+                    keep = subscribedTopics(group)
                 }
             } else {
                 base = { $0.commitTimestamp }

@@ -57,6 +57,8 @@ public final class GroupCoordinator {
     var consumerGroups: [String: ConsumerGroup] = [:]
     var offsets: [String: GroupOffsets] = [:]
     var topicPartitionCounts: [String: Int32] = [:]
+    /// Resolutions of members' regular-expression subscriptions against `topicPartitionCounts`' names.
+    var topicRegexes = TopicRegexResolver()
     var offsetSequence: Int64 = 0
     var nextRetentionCheck: Int64?
     var now: Int64 = 0
@@ -83,6 +85,8 @@ public final class GroupCoordinator {
         case .offsetFetch(let request): respond(id, .offsetFetch(offsetFetch(request)))
         case .offsetDelete(let request): offsetDelete(request, id: id)
         case .describeGroups(let request): respond(id, .describeGroups(describeGroups(request)))
+        case .consumerGroupDescribe(let request):
+            respond(id, .consumerGroupDescribe(consumerGroupDescribe(request)))
         case .listGroups(let request): respond(id, .listGroups(listGroups(request)))
         case .deleteGroups(let request): deleteGroups(request, id: id)
         case .consumerGroupHeartbeat(let request): consumerGroupHeartbeat(request, id: id)
@@ -115,13 +119,20 @@ public final class GroupCoordinator {
     }
 
     /// The partition counts of the cluster's topics (KIP-848 assignment input). Consumer groups subscribed to
-    /// a topic whose count changed get a new group epoch, so the next heartbeat computes a new target.
+    /// a topic whose count changed get a new group epoch, so the next heartbeat computes a new target. Regular
+    /// expression subscriptions are resolved again against the new names (a topic created or deleted that
+    /// matches changes the group's subscribed topics, and so its epoch), as Kafka refreshes them on metadata
+    /// changes. The shell calls this whenever the counts change (and after loading).
     public func setTopicPartitions(_ counts: [String: Int32], now: Int64) -> [GroupDirective] {
         advance(to: now)
         topicPartitionCounts = counts
+        topicRegexes.setTopicNames(counts.keys)
+        var patterns: Set<String> = []
+        for group in consumerGroups.values { patterns.formUnion(group.subscribedRegexes) }
+        topicRegexes.retain(patterns)
         for groupId in consumerGroups.keys.sorted() {
             guard let group = consumerGroups[groupId] else { continue }
-            let metadata = subscriptionMetadata(for: group.subscribedTopics)
+            let metadata = subscriptionMetadata(for: subscribedTopics(group))
             if metadata != group.subscriptionMetadata {
                 group.subscriptionMetadata = metadata
                 group.groupEpoch += 1

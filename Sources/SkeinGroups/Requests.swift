@@ -400,6 +400,9 @@ public struct ConsumerGroupHeartbeatRequest: Hashable, Sendable {
     public var rebalanceTimeoutMs: Int32
     /// nil when unchanged.
     public var subscribedTopicNames: [String]?
+    /// v1: the subscription's regular expression (Kafka: RE2/J syntax, matched against whole topic names); nil
+    /// when unchanged, "" to drop it.
+    public var subscribedTopicRegex: String?
     public var serverAssignor: String?
     /// The partitions the member owns; nil when unchanged.
     public var ownedPartitions: [TopicPartitions]?
@@ -408,8 +411,9 @@ public struct ConsumerGroupHeartbeatRequest: Hashable, Sendable {
 
     public init(
         groupId: String, memberId: String, memberEpoch: Int32, instanceId: String? = nil, rackId: String? = nil,
-        rebalanceTimeoutMs: Int32 = -1, subscribedTopicNames: [String]? = nil, serverAssignor: String? = nil,
-        ownedPartitions: [TopicPartitions]? = nil, clientId: String = "", clientHost: String = "/127.0.0.1"
+        rebalanceTimeoutMs: Int32 = -1, subscribedTopicNames: [String]? = nil, subscribedTopicRegex: String? = nil,
+        serverAssignor: String? = nil, ownedPartitions: [TopicPartitions]? = nil, clientId: String = "",
+        clientHost: String = "/127.0.0.1"
     ) {
         self.groupId = groupId
         self.memberId = memberId
@@ -418,6 +422,7 @@ public struct ConsumerGroupHeartbeatRequest: Hashable, Sendable {
         self.rackId = rackId
         self.rebalanceTimeoutMs = rebalanceTimeoutMs
         self.subscribedTopicNames = subscribedTopicNames
+        self.subscribedTopicRegex = subscribedTopicRegex
         self.serverAssignor = serverAssignor
         self.ownedPartitions = ownedPartitions
         self.clientId = clientId
@@ -436,6 +441,51 @@ public struct ConsumerGroupHeartbeatResponse: Hashable, Sendable {
     public var assignment: [TopicPartitions]?
 }
 
+/// ConsumerGroupDescribe (api key 69, KIP-848): KIP-848 groups with their members and assignments.
+public struct ConsumerGroupDescribeRequest: Hashable, Sendable {
+    public var groupIds: [String]
+    public init(groupIds: [String]) { self.groupIds = groupIds }
+}
+
+/// ConsumerGroupDescribe response. Topics are named; the shell maps them to topic ids.
+public struct ConsumerGroupDescribeResponse: Hashable, Sendable {
+    /// One member (Kafka's `ConsumerGroupMember.asConsumerGroupDescribeMember`).
+    public struct Member: Hashable, Sendable {
+        public var memberId: String
+        public var instanceId: String?
+        public var rackId: String?
+        public var memberEpoch: Int32
+        public var clientId: String
+        public var clientHost: String
+        public var subscribedTopicNames: [String]
+        /// nil when the member subscribes by names only.
+        public var subscribedTopicRegex: String?
+        /// The partitions the member owns now (those it still has to revoke excluded).
+        public var assignment: [TopicPartitions]
+        /// Where the member is heading: its share of the group's target assignment.
+        public var targetAssignment: [TopicPartitions]
+    }
+    /// One described group; an error (GROUP_ID_NOT_FOUND, INVALID_GROUP_ID) comes with empty fields.
+    public struct Group: Hashable, Sendable {
+        public var errorCode: GroupErrorCode
+        public var errorMessage: String?
+        public var groupId: String
+        /// Empty, Assigning, Reconciling or Stable ("" with an error).
+        public var groupState: String
+        public var groupEpoch: Int32
+        public var assignmentEpoch: Int32
+        public var assignorName: String
+        public var members: [Member]
+
+        static func error(_ groupId: String, _ code: GroupErrorCode, _ message: String?) -> Group {
+            Group(
+                errorCode: code, errorMessage: message, groupId: groupId, groupState: "", groupEpoch: 0,
+                assignmentEpoch: 0, assignorName: "", members: [])
+        }
+    }
+    public var groups: [Group]
+}
+
 /// Every request the coordinator handles.
 public enum GroupRequest: Hashable, Sendable {
     case joinGroup(JoinGroupRequest)
@@ -450,6 +500,7 @@ public enum GroupRequest: Hashable, Sendable {
     case listGroups(ListGroupsRequest)
     case deleteGroups(DeleteGroupsRequest)
     case consumerGroupHeartbeat(ConsumerGroupHeartbeatRequest)
+    case consumerGroupDescribe(ConsumerGroupDescribeRequest)
 }
 
 /// Every response the coordinator produces.
@@ -466,6 +517,7 @@ public enum GroupResponse: Hashable, Sendable {
     case listGroups(ListGroupsResponse)
     case deleteGroups(DeleteGroupsResponse)
     case consumerGroupHeartbeat(ConsumerGroupHeartbeatResponse)
+    case consumerGroupDescribe(ConsumerGroupDescribeResponse)
 }
 
 /// What the shell must do, in order.
