@@ -227,7 +227,7 @@ extension Broker {
                     fail(error, "The transaction coordinator did not confirm this partition: \(error).")
                     continue
                 }
-                let batches: [ByteBuffer]
+                var batches: [ByteBuffer]
                 do {
                     batches = try splitBatches(partitionData.records, version: version)
                     let maxMessageBytes = log.config.maxMessageBytes
@@ -246,8 +246,17 @@ extension Broker {
                     fail(code, message)
                     continue
                 }
+                // A LogAppendTime topic: the leader stamps its time, as Kafka's LogValidator does.
+                let appendTime: Int64 =
+                    TopicConfigs.value("message.timestamp.type", in: topic.configs) == "LogAppendTime"
+                    ? clock.nowMillis : -1
+                if appendTime >= 0 { batches = batches.map { Self.stampLogAppendTime($0, now: appendTime) } }
                 let bytes = batches.reduce(0) { $0 + $1.readableBytes }
-                let template = result
+                let template = {
+                    var t = result
+                    t.logAppendTimeMs = appendTime
+                    return t
+                }()
                 let appended = cluster.engine.append(
                     group, batches: batches, waitForCommit: request.acks == -1,
                     origin: verdict?.origin ?? .client(verified: false), verificationGuard: verdict?.verificationGuard)
@@ -293,6 +302,25 @@ extension Broker {
             for case .success(let (ti, pi, r)) in results { response.responses[ti].partitionResponses[pi] = r }
             return request.acks == 0 ? .noResponse : .response(response)
         }
+    }
+
+    /// A batch of a LogAppendTime topic as Kafka stores it: the timestamp-type bit set, maxTimestamp the broker's
+    /// time, and the CRC (which covers both) computed again. Copies the batch (only such topics pay).
+    static func stampLogAppendTime(_ batch: ByteBuffer, now: Int64) -> ByteBuffer {
+        var b = ByteBuffer()
+        b.reserveCapacity(batch.readableBytes)
+        var source = batch
+        b.writeBuffer(&source)
+        let base = b.readerIndex
+        guard b.readableBytes >= RecordBatchHeader.size, let attributes = b.getInteger(at: base + 22, as: UInt8.self)
+        else { return batch }
+        b.setInteger(attributes | 0x08, at: base + 22)
+        b.setInteger(now, at: base + 35)
+        let crc = b.withUnsafeReadableBytes {
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[RecordBatchHeader.crcStart...]))
+        }
+        b.setInteger(crc, at: base + 17)
+        return b
     }
 
     // MARK: DeleteRecords

@@ -286,8 +286,15 @@ extension Broker {
         -> EventLoopFuture<KafkaWire.OffsetCommitResponse>
     {
         var partitions: [OffsetCommitPartition] = []
+        // Kafka answers UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist, without asking the
+        // coordinator; the others are committed.
+        var unknown = Set<TopicPartition>()
         for topic in r.topics {
             for p in topic.partitions {
+                guard partitionExists(topic.name, p.partitionIndex) else {
+                    unknown.insert(TopicPartition(topic.name, p.partitionIndex))
+                    continue
+                }
                 partitions.append(
                     OffsetCommitPartition(
                         TopicPartition(topic.name, p.partitionIndex), offset: p.committedOffset,
@@ -301,18 +308,37 @@ extension Broker {
             retentionTimeMs: (2...4).contains(version) ? r.retentionTimeMs : -1, partitions: partitions,
             apiVersion: version)
         let committed = partitions
-        return submitGroup(r.groupId, .offsetCommit(request)).map { outcome in
-            let error = Self.commitErrors(outcome, committed)
+        let known = unknown
+        func respond(_ error: @escaping @Sendable (String, Int32) -> Int16) -> KafkaWire.OffsetCommitResponse {
             var response = KafkaWire.OffsetCommitResponse()
             response.topics = r.topics.map { topic in
                 .init(
                     name: topic.name,
                     partitions: topic.partitions.map {
-                        .init(partitionIndex: $0.partitionIndex, errorCode: error(topic.name, $0.partitionIndex))
+                        .init(
+                            partitionIndex: $0.partitionIndex,
+                            errorCode: known.contains(TopicPartition(topic.name, $0.partitionIndex))
+                                ? KafkaErrorCode.unknownTopicOrPartition.rawValue
+                                : error(topic.name, $0.partitionIndex))
                     })
             }
             return response
         }
+        if committed.isEmpty && !unknown.isEmpty {
+            return groups.loop.makeSucceededFuture(respond { _, _ in 0 })
+        }
+        return submitGroup(r.groupId, .offsetCommit(request)).map { outcome in
+            respond(Self.commitErrors(outcome, committed))
+        }
+    }
+
+    /// Whether a topic partition exists (in the cluster metadata, or this node's topics).
+    func partitionExists(_ topic: String, _ partition: Int32) -> Bool {
+        guard partition >= 0 else { return false }
+        if let cluster {
+            return cluster.controller.metadata.topics[topic].map { partition < $0.partitionCount } ?? false
+        }
+        return topics.topic(named: topic).map { partition < Int32($0.partitions.count) } ?? false
     }
 
     /// The error code of each partition of an OffsetCommit or TxnOffsetCommit: the coordinator's, or the error that

@@ -9,17 +9,21 @@ import SkeinModel
 /// TopicNameStrategy. A partition with a record that is not is refused whole with INVALID_RECORD, before anything is
 /// appended; null values (tombstones) and null keys pass.
 extension Broker {
-    /// The validation configs of a topic: (keys, values).
-    func schemaValidation(of topic: String) -> (keys: Bool, values: Bool) {
+    /// The validation configs of a topic: (keys, values), and whether it is compacted (records need keys).
+    func schemaValidation(of topic: String) -> (keys: Bool, values: Bool, compacted: Bool) {
         let configs: [String: String]?
         if let cluster {
             configs = cluster.controller.metadata.topics[topic]?.configs
         } else {
             configs = topics.topic(named: topic)?.configs
         }
-        guard let configs else { return (false, false) }
+        guard let configs else { return (false, false, false) }
+        let policy = (configs["cleanup.policy"] ?? "delete").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
         return (
-            configs["confluent.key.schema.validation"] == "true", configs["confluent.value.schema.validation"] == "true"
+            configs["confluent.key.schema.validation"] == "true", configs["confluent.value.schema.validation"] == "true",
+            policy.contains("compact")
         )
     }
 
@@ -29,19 +33,30 @@ extension Broker {
         _ handler: @escaping @Sendable (ProduceRequest) -> EventLoopFuture<HandlerResult>
     ) -> EventLoopFuture<HandlerResult> {
         let checked = request.topicData.map { ($0.name, schemaValidation(of: $0.name)) }
-        guard checked.contains(where: { $0.1.keys || $0.1.values }) else { return handler(request) }
-        var checks: [EventLoopFuture<(String, Int32, String?)>] = []
-        for (topicData, (_, validation)) in zip(request.topicData, checked) where validation.keys || validation.values {
+        guard checked.contains(where: { $0.1.keys || $0.1.values || $0.1.compacted }) else { return handler(request) }
+        var checks: [EventLoopFuture<(String, Int32, (String, [Int32])?)>] = []
+        for (topicData, (_, validation)) in zip(request.topicData, checked)
+        where validation.keys || validation.values || validation.compacted {
             for partition in topicData.partitionData {
+                // Kafka's LogValidator: a compacted topic refuses a batch with a record without a key, naming every
+                // such record (RecordErrors) so that the producer fails those and retries none of the batch.
+                if validation.compacted, let nullKeys = Self.recordsWithoutKey(partition.records), !nullKeys.isEmpty {
+                    let problem =
+                        "Compacted topic cannot accept message without key in topic partition "
+                        + "\(topicData.name)-\(partition.index)."
+                    checks.append(eventLoop.makeSucceededFuture((topicData.name, partition.index, (problem, nullKeys))))
+                    continue
+                }
+                guard validation.keys || validation.values else { continue }
                 checks.append(
                     validate(
                         partition.records, topic: topicData.name, keys: validation.keys, values: validation.values,
                         eventLoop: eventLoop
-                    ).map { (topicData.name, partition.index, $0) })
+                    ).map { (topicData.name, partition.index, $0.map { ($0, [0]) }) })
             }
         }
         return EventLoopFuture.whenAllSucceed(checks, on: eventLoop).flatMap { results in
-            var refused: [String: [Int32: String]] = [:]
+            var refused: [String: [Int32: (String, [Int32])]] = [:]
             for (topic, partition, problem) in results { if let problem { refused[topic, default: [:]][partition] = problem } }
             guard !refused.isEmpty else { return handler(request) }
             let refusedPartitions = refused
@@ -58,7 +73,7 @@ extension Broker {
                 guard case .response(let any) = result, var response = any as? ProduceResponse else { return result }
                 for (topic, partitions) in refusedPartitions.sorted(by: { $0.key < $1.key }) {
                     var entries: [ProduceResponse.PartitionProduceResponse] = []
-                    for (index, problem) in partitions.sorted(by: { $0.key < $1.key }) {
+                    for (index, (problem, records)) in partitions.sorted(by: { $0.key < $1.key }) {
                         var r = ProduceResponse.PartitionProduceResponse(index: index)
                         r.errorCode = KafkaErrorCode.invalidRecord.rawValue
                         r.baseOffset = -1
@@ -66,7 +81,7 @@ extension Broker {
                         r.logStartOffset = -1
                         if version >= 8 {
                             r.errorMessage = problem
-                            r.recordErrors = [.init(batchIndex: 0, batchIndexErrorMessage: problem)]
+                            r.recordErrors = records.map { .init(batchIndex: $0, batchIndexErrorMessage: problem) }
                         }
                         entries.append(r)
                     }
@@ -79,6 +94,21 @@ extension Broker {
                 return .response(response)
             }
         }
+    }
+
+    /// The indexes (across the partition's batches) of the records without a key; nil when the records cannot be
+    /// decoded (the append's own validation then answers).
+    static func recordsWithoutKey(_ records: ByteBuffer?) -> [Int32]? {
+        var out: [Int32] = []
+        var index: Int32 = 0
+        for view in RecordBatchSequence(records ?? ByteBuffer()) where !view.attributes.isControl {
+            guard let decoded = try? view.decodeRecords() else { return nil }
+            for record in decoded {
+                if record.key == nil { out.append(index) }
+                index += 1
+            }
+        }
+        return out
     }
 
     /// Nil when every record passes, else why the first one does not.

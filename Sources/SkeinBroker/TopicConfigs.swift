@@ -31,6 +31,10 @@ enum TopicConfigs {
         .init(name: "index.interval.bytes", defaultValue: "4096", kind: .int(min: 0)),
         .init(name: "max.compaction.lag.ms", defaultValue: "9223372036854775807", kind: .long(min: 1)),
         .init(name: "max.message.bytes", defaultValue: "1048588", kind: .int(min: 0)),
+        // Deprecated in Kafka 3.x and without effect there from message format v2 on (inter.broker.protocol.version
+        // 3.0+), but still accepted: librdkafka's tests and older tools set them.
+        .init(name: "message.downconversion.enable", defaultValue: "true", kind: .bool),
+        .init(name: "message.format.version", defaultValue: "3.0-IV1", kind: .string),
         .init(name: "message.timestamp.after.max.ms", defaultValue: "9223372036854775807", kind: .long(min: 0)),
         .init(name: "message.timestamp.before.max.ms", defaultValue: "9223372036854775807", kind: .long(min: 0)),
         .init(
