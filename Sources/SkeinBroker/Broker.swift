@@ -28,6 +28,8 @@ public final class Broker: KafkaRequestHandling, Sendable {
     let fetchWaiters = FetchWaiters()
     /// Topics this node asked the controller to auto-create, while the request is in flight.
     let autoCreating = NIOLockedValueBox(Set<String>())
+    /// Per transactional producer, the end of its latest produce request that waits behind a verification here.
+    let txnProduceOrder = NIOLockedValueBox([Int64: EventLoopFuture<Void>]())
     /// Cluster mode: metadata from the controller, partitions served by their Raft leaders.
     let cluster: ClusterContext?
     let producerIds: ProducerIdPool

@@ -309,7 +309,7 @@ extension Broker {
             apiVersion: version)
         let committed = partitions
         let known = unknown
-        func respond(_ error: @escaping @Sendable (String, Int32) -> Int16) -> KafkaWire.OffsetCommitResponse {
+        @Sendable func respond(_ error: @escaping @Sendable (String, Int32) -> Int16) -> KafkaWire.OffsetCommitResponse {
             var response = KafkaWire.OffsetCommitResponse()
             response.topics = r.topics.map { topic in
                 .init(

@@ -502,6 +502,71 @@ extension Broker {
         _ request: ProduceRequest, version: Int16, eventLoop: any EventLoop,
         _ body: @escaping @Sendable ([TxnTopicPartition: ProduceVerification]) -> EventLoopFuture<HandlerResult>
     ) -> EventLoopFuture<HandlerResult> {
+        guard request.transactionalId != nil, let producerId = Self.transactionalProducerId(request) else {
+            return verifyThenProduce(request, version: version, eventLoop: eventLoop, body)
+        }
+        // A producer pipelines its batches (up to 5 requests in flight). One that starts the transaction in a
+        // partition waits for the coordinator's verification; the next one, arriving meanwhile, would need one too
+        // and could be verified first, and be appended before it: out of order. So while a request of a producer
+        // waits for a verification, the producer's later requests here wait behind it, and go in arrival order.
+        let needs = needsAnyVerification(request)
+        let done = eventLoop.makePromise(of: Void.self)
+        let previous: EventLoopFuture<Void>?? = txnProduceOrder.withLockedValue { chains in
+            let last = chains[producerId]
+            guard last != nil || needs else { return .none }
+            chains[producerId] = done.futureResult
+            return .some(last)
+        }
+        guard case .some(let before) = previous else {
+            done.succeed(())
+            return verifyThenProduce(request, version: version, eventLoop: eventLoop, body)
+        }
+        let result = (before?.hop(to: eventLoop) ?? eventLoop.makeSucceededVoidFuture()).flatMap {
+            self.verifyThenProduce(request, version: version, eventLoop: eventLoop, body)
+        }
+        result.whenComplete { _ in
+            self.txnProduceOrder.withLockedValue { chains in
+                if chains[producerId] === done.futureResult { chains[producerId] = nil }
+            }
+            done.succeed(())
+        }
+        return result
+    }
+
+    /// The producer id of a transactional produce request (its first transactional batch's).
+    static func transactionalProducerId(_ request: ProduceRequest) -> Int64? {
+        for topicData in request.topicData {
+            for partitionData in topicData.partitionData {
+                if let records = partitionData.records, let view = try? RecordBatchView(bytes: records),
+                    view.header.attributes.isTransactional
+                {
+                    return view.header.producerId.rawValue
+                }
+            }
+        }
+        return nil
+    }
+
+    /// Whether any partition of the request would start the producer's transaction here (needs a verification).
+    private func needsAnyVerification(_ request: ProduceRequest) -> Bool {
+        for topicData in request.topicData {
+            for partitionData in topicData.partitionData {
+                let tp = TxnTopicPartition(topicData.name, partitionData.index)
+                guard let records = partitionData.records, let view = try? RecordBatchView(bytes: records),
+                    view.header.attributes.isTransactional, let log = leaderLog(tp)
+                else { continue }
+                let needed = try? log.needsVerification(
+                    producerId: view.header.producerId.rawValue, producerEpoch: view.header.producerEpoch)
+                if needed?.needed ?? true { return true }
+            }
+        }
+        return false
+    }
+
+    private func verifyThenProduce(
+        _ request: ProduceRequest, version: Int16, eventLoop: any EventLoop,
+        _ body: @escaping @Sendable ([TxnTopicPartition: ProduceVerification]) -> EventLoopFuture<HandlerResult>
+    ) -> EventLoopFuture<HandlerResult> {
         guard let transactionalId = request.transactionalId else { return body([:]) }
         var checks: [EventLoopFuture<(TxnTopicPartition, ProduceVerification)>] = []
         for topicData in request.topicData {
@@ -526,6 +591,10 @@ extension Broker {
                     verifyInTransaction(transactionalId, producerId: producerId, epoch: epoch, tp).map { code in
                         switch code {
                         case .none: return (tp, ProduceVerification(verificationGuard: token))
+                        case .producerFenced:
+                            // As Kafka's AddPartitionsToTxnManager: a produce answers a fenced producer with
+                            // INVALID_PRODUCER_EPOCH, the error clients' produce path knows (fatal for them).
+                            return (tp, ProduceVerification(error: .invalidProducerEpoch))
                         case .transactionAbortable:
                             return (tp, ProduceVerification(error: version >= 11 ? code : .invalidTxnState))
                         case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress,

@@ -440,6 +440,10 @@ public final class PartitionLog: @unchecked Sendable {
                 return true
             }
         }
+        // A producer the rebuild knows only from a marker (its data batches lie below the log start, deleted) is
+        // forgotten, as Kafka evicts producers whose last data offset is below the log start: its next batch may
+        // then carry any sequence (KIP-360), instead of being refused as out of order against no batch at all.
+        state.removeProducersBelowLogStart()
         state.expire(now: clock.nowMillis, expirationMs: _config.producerIdExpirationMs)
         producers = state
         producersLoaded = true
