@@ -110,16 +110,17 @@ extension Broker {
         let clientId = frame.header.clientId ?? ""
         // JoinGroup waits for the rebalance by design, and Fetch for its maxWaitMs.
         let watched = apiKey != .joinGroup && apiKey != .syncGroup && apiKey != .fetch
-        let watchdog = eventLoop.scheduleTask(in: .seconds(5)) {
-            guard watched else { return }
-            logger.warning(
-                "request unanswered after 5 s",
-                metadata: ["api": "\(apiKey.name)", "version": "\(version)", "client": "\(clientId)"])
-        }
+        let watchdog =
+            watched
+            ? eventLoop.scheduleTask(in: .seconds(5)) {
+                logger.warning(
+                    "request unanswered after 5 s",
+                    metadata: ["api": "\(apiKey.name)", "version": "\(version)", "client": "\(clientId)"])
+            } : nil
         return dispatch(
             apiKey: apiKey, body: body, version: version, header: frame.header, connection: connection,
             eventLoop: eventLoop
-        ).always { _ in watchdog.cancel() }.map { result in
+        ).always { _ in watchdog?.cancel() }.map { result in
             let took = ContinuousClock.now - started
             self.metrics.requestFinished(apiKey, duration: took)
             if took > .seconds(3) {

@@ -502,14 +502,17 @@ extension Broker {
         _ request: ProduceRequest, version: Int16, eventLoop: any EventLoop,
         _ body: @escaping @Sendable ([TxnTopicPartition: ProduceVerification]) -> EventLoopFuture<HandlerResult>
     ) -> EventLoopFuture<HandlerResult> {
-        guard request.transactionalId != nil, let producerId = Self.transactionalProducerId(request) else {
-            return verifyThenProduce(request, version: version, eventLoop: eventLoop, body)
+        let batches = transactionalBatches(request)
+        guard request.transactionalId != nil, let producerId = batches.first?.producerId else {
+            return verifyThenProduce(request, batches, version: version, eventLoop: eventLoop, body)
         }
         // A producer pipelines its batches (up to 5 requests in flight). One that starts the transaction in a
         // partition waits for the coordinator's verification; the next one, arriving meanwhile, would need one too
         // and could be verified first, and be appended before it: out of order. So while a request of a producer
         // waits for a verification, the producer's later requests here wait behind it, and go in arrival order.
-        let needs = needsAnyVerification(request)
+        let needs = batches.contains {
+            (try? $0.log.needsVerification(producerId: $0.producerId, producerEpoch: $0.epoch))?.needed ?? true
+        }
         let done = eventLoop.makePromise(of: Void.self)
         let previous: EventLoopFuture<Void>?? = txnProduceOrder.withLockedValue { chains in
             let last = chains[producerId]
@@ -519,10 +522,12 @@ extension Broker {
         }
         guard case .some(let before) = previous else {
             done.succeed(())
-            return verifyThenProduce(request, version: version, eventLoop: eventLoop, body)
+            return verifyThenProduce(request, batches, version: version, eventLoop: eventLoop, body)
         }
         let result = (before?.hop(to: eventLoop) ?? eventLoop.makeSucceededVoidFuture()).flatMap {
-            self.verifyThenProduce(request, version: version, eventLoop: eventLoop, body)
+            // Leaderships may have moved while this request waited: look again.
+            self.verifyThenProduce(
+                request, self.transactionalBatches(request), version: version, eventLoop: eventLoop, body)
         }
         result.whenComplete { _ in
             self.txnProduceOrder.withLockedValue { chains in
@@ -533,78 +538,67 @@ extension Broker {
         return result
     }
 
-    /// The producer id of a transactional produce request (its first transactional batch's).
-    static func transactionalProducerId(_ request: ProduceRequest) -> Int64? {
-        for topicData in request.topicData {
-            for partitionData in topicData.partitionData {
-                if let records = partitionData.records, let view = try? RecordBatchView(bytes: records),
-                    view.header.attributes.isTransactional
-                {
-                    return view.header.producerId.rawValue
-                }
-            }
-        }
-        return nil
+    /// A transactional batch of a produce request, at a partition this node leads.
+    struct TransactionalBatch: Sendable {
+        let tp: TxnTopicPartition
+        let producerId: Int64
+        let epoch: Int16
+        let log: PartitionLog
     }
 
-    /// Whether any partition of the request would start the producer's transaction here (needs a verification).
-    private func needsAnyVerification(_ request: ProduceRequest) -> Bool {
+    /// The request's transactional batches at partitions led here (each batch's header read once).
+    private func transactionalBatches(_ request: ProduceRequest) -> [TransactionalBatch] {
+        var out: [TransactionalBatch] = []
         for topicData in request.topicData {
             for partitionData in topicData.partitionData {
                 let tp = TxnTopicPartition(topicData.name, partitionData.index)
                 guard let records = partitionData.records, let view = try? RecordBatchView(bytes: records),
                     view.header.attributes.isTransactional, let log = leaderLog(tp)
                 else { continue }
-                let needed = try? log.needsVerification(
-                    producerId: view.header.producerId.rawValue, producerEpoch: view.header.producerEpoch)
-                if needed?.needed ?? true { return true }
+                out.append(
+                    TransactionalBatch(
+                        tp: tp, producerId: view.header.producerId.rawValue, epoch: view.header.producerEpoch,
+                        log: log))
             }
         }
-        return false
+        return out
     }
 
     private func verifyThenProduce(
-        _ request: ProduceRequest, version: Int16, eventLoop: any EventLoop,
+        _ request: ProduceRequest, _ batches: [TransactionalBatch], version: Int16, eventLoop: any EventLoop,
         _ body: @escaping @Sendable ([TxnTopicPartition: ProduceVerification]) -> EventLoopFuture<HandlerResult>
     ) -> EventLoopFuture<HandlerResult> {
         guard let transactionalId = request.transactionalId else { return body([:]) }
         var checks: [EventLoopFuture<(TxnTopicPartition, ProduceVerification)>] = []
-        for topicData in request.topicData {
-            for partitionData in topicData.partitionData {
-                let tp = TxnTopicPartition(topicData.name, partitionData.index)
-                guard let records = partitionData.records, let view = try? RecordBatchView(bytes: records),
-                    view.header.attributes.isTransactional, let log = leaderLog(tp)
-                else { continue }
-                let producerId = view.header.producerId.rawValue
-                let epoch = view.header.producerEpoch
-                let needed: (needed: Bool, guard: UInt64)
-                do { needed = try log.needsVerification(producerId: producerId, producerEpoch: epoch) } catch {
-                    checks.append(eventLoop.makeSucceededFuture((tp, ProduceVerification(error: .kafkaStorageError))))
-                    continue
-                }
-                guard needed.needed else {
-                    checks.append(eventLoop.makeSucceededFuture((tp, ProduceVerification())))
-                    continue
-                }
-                let token = needed.guard
-                checks.append(
-                    verifyInTransaction(transactionalId, producerId: producerId, epoch: epoch, tp).map { code in
-                        switch code {
-                        case .none: return (tp, ProduceVerification(verificationGuard: token))
-                        case .producerFenced:
-                            // As Kafka's AddPartitionsToTxnManager: a produce answers a fenced producer with
-                            // INVALID_PRODUCER_EPOCH, the error clients' produce path knows (fatal for them).
-                            return (tp, ProduceVerification(error: .invalidProducerEpoch))
-                        case .transactionAbortable:
-                            return (tp, ProduceVerification(error: version >= 11 ? code : .invalidTxnState))
-                        case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress,
-                            .concurrentTransactions:
-                            // Kafka answers these retriably: the producer retries the batch.
-                            return (tp, ProduceVerification(error: .notEnoughReplicas))
-                        default: return (tp, ProduceVerification(error: code))
-                        }
-                    })
+        for batch in batches {
+            let (tp, producerId, epoch, log) = (batch.tp, batch.producerId, batch.epoch, batch.log)
+            let needed: (needed: Bool, guard: UInt64)
+            do { needed = try log.needsVerification(producerId: producerId, producerEpoch: epoch) } catch {
+                checks.append(eventLoop.makeSucceededFuture((tp, ProduceVerification(error: .kafkaStorageError))))
+                continue
             }
+            guard needed.needed else {
+                checks.append(eventLoop.makeSucceededFuture((tp, ProduceVerification())))
+                continue
+            }
+            let token = needed.guard
+            checks.append(
+                verifyInTransaction(transactionalId, producerId: producerId, epoch: epoch, tp).map { code in
+                    switch code {
+                    case .none: return (tp, ProduceVerification(verificationGuard: token))
+                    case .producerFenced:
+                        // As Kafka's AddPartitionsToTxnManager: a produce answers a fenced producer with
+                        // INVALID_PRODUCER_EPOCH, the error clients' produce path knows (fatal for them).
+                        return (tp, ProduceVerification(error: .invalidProducerEpoch))
+                    case .transactionAbortable:
+                        return (tp, ProduceVerification(error: version >= 11 ? code : .invalidTxnState))
+                    case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress,
+                        .concurrentTransactions:
+                        // Kafka answers these retriably: the producer retries the batch.
+                        return (tp, ProduceVerification(error: .notEnoughReplicas))
+                    default: return (tp, ProduceVerification(error: code))
+                    }
+                })
         }
         guard !checks.isEmpty else { return body([:]) }
         return EventLoopFuture.whenAllSucceed(checks, on: eventLoop).flatMap {

@@ -98,18 +98,4 @@ public struct OffsetTranslator: Hashable, Sendable {
     public mutating func truncate(fromRaft r: Int64) {
         while let last = marks.last, last.raft >= r { marks.removeLast() }
     }
-
-    /// The marks with Raft indices in `range`.
-    public func marks(in range: ClosedRange<Int64>) -> ArraySlice<Mark> {
-        guard !marks.isEmpty else { return [] }
-        var lo = 0
-        var hi = marks.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if marks[mid].raft < range.lowerBound { lo = mid + 1 } else { hi = mid }
-        }
-        var end = lo
-        while end < marks.count, marks[end].raft <= range.upperBound { end += 1 }
-        return marks[lo..<end]
-    }
 }

@@ -799,6 +799,11 @@ public final class ReplicationEngine: @unchecked Sendable {
                     if buffer.readableBytes > 0, let info = try log.appendAsFollower(buffer) { bytes += info.sizeInBytes }
                 }
                 var blocked = false
+                if internals.isEmpty {
+                    // Batches only (the usual case): appended as they came, without a copy.
+                    if let info = try log.appendAsFollower(batches) { bytes += info.sizeInBytes }
+                    pending = []
+                }
                 for e in internals {
                     let at = store.kafkaOffset(atRaft: e.index)
                     try appendData(below: at)
